@@ -7,9 +7,11 @@ Every message is one line that says what failed, on which input, and how to fix 
     │   └── SensorPermissionError    it exists but cannot be read (e.g. RAPL is root-only)
     ├── CheckpointError          a checkpoint is missing, truncated or not a checkpoint
     │   └── CheckpointRefused        loading it would unpickle arbitrary code
-    ├── DataError                a data file is unusable, or its shape does not fit the model
+    ├── DataError                a data file is unusable, or does not fit the model
     ├── DeviceUnavailable        a device (cuda, cuda:N) or a kernel is not available here
     └── ConfigError              an option has a value that makes no sense
+
+    MeasurementWarning           (a warning) something weakened a measurement
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ __all__ = [
     "DataError",
     "DeviceUnavailable",
     "ConfigError",
+    "MeasurementWarning",
 ]
 
 
@@ -56,3 +59,7 @@ class DeviceUnavailable(ProfilerError):
 
 class ConfigError(ProfilerError):
     """An option value is out of range or unknown."""
+
+
+class MeasurementWarning(RuntimeWarning):
+    """Something weakened a measurement: an estimate, a lost wrap, a short window."""

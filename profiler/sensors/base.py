@@ -1,8 +1,9 @@
 """The one interface every energy sensor implements.
 
-A sensor turns hardware counters into cumulative joules per *domain* (a CPU package, its
-DRAM, one GPU). Readings are converted to SI at this boundary. A sensor never returns a
-made-up zero: an unreadable counter raises, and a doubtful sample is recorded in `notes()`.
+A sensor turns hardware counters into cumulative joules per *domain* (a CPU package,
+its DRAM, one GPU). Readings are converted to SI at this boundary. A sensor never
+returns a made-up zero: an unreadable counter raises, and a doubtful sample is
+recorded in `notes()`.
 """
 
 from __future__ import annotations
@@ -65,3 +66,4 @@ class Sensor(ABC):
 
     def close(self) -> None:
         """Release handles. Safe to call twice."""
+        return None
