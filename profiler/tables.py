@@ -1,0 +1,112 @@
+"""pandas tables from the results database: one row per configuration, plus timelines.
+
+Ratios compare each configuration with the dense baseline measured on the same model,
+device, batch size, dtype and thread count in the same run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from profiler import carbon
+from profiler.store import ResultsStore
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["COLUMNS", "results_frame", "timeline_frame", "write_csv"]
+
+logger = logging.getLogger(__name__)
+
+COLUMNS = (
+    "model", "method", "target_sparsity", "measured_sparsity", "format", "device",
+    "batch_size", "dtype", "threads",
+    "energy_per_inference_j", "energy_per_inference_ci_low_j",
+    "energy_per_inference_ci_high_j", "net_energy_per_inference_j",
+    "net_energy_per_inference_ci_low_j", "net_energy_per_inference_ci_high_j",
+    "latency_ms", "latency_ci_low_ms", "latency_ci_high_ms", "latency_per_item_ms",
+    "throughput_ips", "avg_power_w", "accuracy", "agreement_top1",
+    "agreement_logit_diff", "energy_ratio_vs_dense", "latency_ratio_vs_dense",
+    "accuracy_delta_vs_dense", "storage_ratio_vs_dense", "co2_per_inference_g",
+    "source", "params", "nonzero_params", "dense_bytes", "format_bytes", "flops_dense",
+    "flops_effective", "activation_sparsity", "energy_by_domain", "repeats",
+    "run_id", "order_index", "node", "config_key",
+)  # fmt: skip
+BASELINE_GROUP = ("model", "device", "batch_size", "dtype", "threads")
+TIMELINE_COLUMNS = ("config_key", "window", "time_s", "domain", "power_w", "source")
+
+
+def _intensity(meta: dict[str, Any]) -> float:
+    """The grid intensity the run was made with, or the world average."""
+    value = meta.get("carbon", {}).get("intensity_g_per_kwh")
+    return float(value) if value is not None else carbon.carbon_intensity_g_per_kwh()
+
+
+def _json_text(value: Any) -> Any:
+    """Dicts and lists as JSON text; other values unchanged."""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True)
+    return value
+
+
+def _add_ratios(frame: pd.DataFrame) -> pd.DataFrame:
+    """Ratios and deltas against the dense baseline of the same group."""
+    dense = frame[frame["method"] == "dense"]
+    keys = list(BASELINE_GROUP)
+    base = dense[[*keys, "energy_per_inference_j", "latency_ms", "accuracy"]]
+    base = base.assign(storage=dense["format_bytes"])
+    base = base.drop_duplicates(keys, keep="last")
+    base.columns = [*keys, "_e", "_l", "_a", "_s"]
+    merged = frame.merge(base, on=keys, how="left")
+    merged["energy_ratio_vs_dense"] = merged["energy_per_inference_j"] / merged["_e"]
+    merged["latency_ratio_vs_dense"] = merged["latency_ms"] / merged["_l"]
+    merged["accuracy_delta_vs_dense"] = merged["accuracy"] - merged["_a"]
+    merged["storage_ratio_vs_dense"] = merged["format_bytes"] / merged["_s"]
+    return merged.drop(columns=["_e", "_l", "_a", "_s"])
+
+
+def results_frame(db_path: str | Path, run_id: int | None = None) -> pd.DataFrame:
+    """One row per complete configuration of a run (the newest by default)."""
+    import pandas as pd
+
+    with ResultsStore(db_path, create=False) as store:
+        rows = store.config_rows(run_id)
+        meta = store.read_metadata(run_id)
+    if not rows:
+        return pd.DataFrame(columns=list(COLUMNS))
+    frame = pd.DataFrame(rows)
+    frame["run_id"] = meta.get("run_id")
+    frame["node"] = meta.get("hardware", {}).get("hostname", "")
+    intensity = _intensity(meta)
+    frame["co2_per_inference_g"] = frame["energy_per_inference_j"].map(
+        lambda e: carbon.co2_g(e, intensity)
+    )
+    frame = _add_ratios(frame.drop(columns=["config"], errors="ignore"))
+    for column in frame.columns:  # nested values (per-layer maps, notes) as JSON text
+        if frame[column].map(lambda v: isinstance(v, (dict, list))).any():
+            frame[column] = frame[column].map(_json_text)
+    for column in COLUMNS:
+        if column not in frame:
+            frame[column] = None
+    extra = [c for c in frame.columns if c not in COLUMNS]
+    return frame[[*COLUMNS, *extra]].sort_values("order_index", ignore_index=True)
+
+
+def timeline_frame(db_path: str | Path, run_id: int | None = None) -> pd.DataFrame:
+    """Power samples inside the measured windows: one row per (sample, domain)."""
+    import pandas as pd
+
+    with ResultsStore(db_path, create=False) as store:
+        rows = store.samples(run_id)
+    return pd.DataFrame(rows, columns=list(TIMELINE_COLUMNS))
+
+
+def write_csv(frame: pd.DataFrame, out_dir: str | Path) -> Path:
+    """Write `frame` as OUT/results.csv; returns the path."""
+    path = Path(out_dir) / "results.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+    return path
