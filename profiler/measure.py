@@ -194,6 +194,7 @@ class Profiler:
         self._notes: list[str] = []
         self._started = False
         self._t_start = 0.0
+        self.start_time = math.nan  # unix seconds of start(); timeline() counts from it
         self.measurements: list[Measurement] = []
         self.idle_power_w: dict[str, float] = {}
         self.domains: tuple[Domain, ...] = ()
@@ -224,6 +225,7 @@ class Profiler:
 
             self._cross = PyRaplCrossCheck()
         self._t_start = time.perf_counter()
+        self.start_time = time.time()
         self._started = True
         self._stop.clear()
         self._sample()

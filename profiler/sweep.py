@@ -430,7 +430,7 @@ def window_samples(
     """The profiler's power samples that end inside `window`, in unix seconds.
 
     `Profiler.timeline()` counts seconds from the profiler's start; `origin_s` is the
-    unix time of that start (taken just after it, so within a few milliseconds).
+    unix time of that start (`Profiler.start_time`).
     """
     frame = prof.timeline()
     if frame is None or len(frame) == 0:
@@ -476,7 +476,7 @@ def _metadata(spec: SweepSpec, prof: Any, loaded: Any, devices: Sequence[str]) -
 def _default_profiler(spec: SweepSpec) -> Any:
     from profiler.measure import Profiler
 
-    sensors = spec.sensors if spec.sensors == "auto" else list(spec.sensors)
+    sensors = spec.sensors if isinstance(spec.sensors, str) else list(spec.sensors)
     return Profiler(sensors, rapl_root=spec.rapl_root)
 
 
@@ -510,7 +510,7 @@ def run_sweep(
         sweep = _Sweep(spec, store, tk, on_event or (lambda event: None))
         factory = profiler_factory or _default_profiler
         with factory(spec) as prof:
-            sweep.origin_s = time.time()
+            sweep.origin_s = getattr(prof, "start_time", None) or time.time()
             run_id, done = _open_run(store, spec, prof, loaded, devices, resume, sweep)
             pending = [c for c in configs if c.key() not in done]
             sweep.total_windows = len(pending) * spec.repeats
