@@ -1,0 +1,120 @@
+"""Digits, user .pt and .csv files, accuracy, agreement, and shape checks."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from profiler.errors import DataError
+from profiler.models import MLP, accuracy, agreement, check_input, load_data
+
+
+def test_digits_split_is_fixed_stratified_and_scaled(digits) -> None:
+    again = load_data("digits")
+    assert digits.x_train.shape == (1347, 64) and digits.x_test.shape == (450, 64)
+    assert torch.equal(digits.x_test, again.x_test) and torch.equal(
+        digits.y_test, again.y_test
+    )
+    assert digits.x_train.dtype == torch.float32 and digits.y_test.dtype == torch.long
+    assert float(digits.x_train.min()) >= 0.0 and float(digits.x_train.max()) <= 1.0
+    counts = torch.bincount(digits.y_test, minlength=10)
+    assert int(counts.min()) >= 43 and int(counts.max()) <= 47  # stratified
+
+
+def test_digits_reshaped_for_cnn() -> None:
+    data = load_data("digits", input_shape=(1, 8, 8))
+    assert data.x_train.shape[1:] == (1, 8, 8) and data.x_test.shape[1:] == (1, 8, 8)
+
+
+def test_reshape_that_cannot_fit() -> None:
+    with pytest.raises(DataError, match=r"cannot be shaped"):
+        load_data("digits", input_shape=(3, 8, 8))
+
+
+def test_pt_file_with_and_without_labels(tmp_path: Path) -> None:
+    path = tmp_path / "d.pt"
+    torch.save({"inputs": torch.rand(6, 64), "labels": torch.arange(6)}, path)
+    data = load_data(path)
+    assert data.y_test.tolist() == list(range(6)) and data.x_train is None
+    torch.save({"inputs": torch.rand(6, 64)}, path)
+    assert load_data(str(path)).y_test is None
+
+
+def test_csv_with_and_without_label_column(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text("a,b,label\n0.1,0.2,1\n0.3,0.4,0\n")
+    data = load_data(path)
+    assert data.x_test.shape == (2, 2) and data.y_test.tolist() == [1, 0]
+    path.write_text("a,b\n0.1,0.2\n0.3,0.4\n")
+    assert load_data(path).y_test is None
+
+
+class _Hostile:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.mkdir, (str(self.marker),))
+
+
+def test_hostile_pt_data_refused_without_running(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pt"
+    torch.save({"inputs": _Hostile(marker)}, path)
+    with pytest.raises(DataError) as err:
+        load_data(path)
+    assert "\n" not in str(err.value) and str(path) in str(err.value)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "name, content",
+    [
+        ("junk.pt", b"\x00\x01 not torch"),
+        ("nolabel.pt", None),
+        ("words.csv", b"a,label\nhello,1\n"),
+        ("onlylabel.csv", b"label\n1\n"),
+        ("badlabels.csv", b"a,label\n0.1,0.5\n"),
+    ],
+)
+def test_bad_data_files(tmp_path: Path, name: str, content: bytes | None) -> None:
+    path = tmp_path / name
+    if content is None:
+        torch.save({"x": torch.rand(2, 3)}, path)
+    else:
+        path.write_bytes(content)
+    with pytest.raises(DataError) as err:
+        load_data(path)
+    assert "\n" not in str(err.value) and str(path) in str(err.value)
+
+
+def test_missing_data_file(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="does not exist"):
+        load_data(tmp_path / "none.pt")
+
+
+def test_label_count_mismatch(tmp_path: Path) -> None:
+    path = tmp_path / "d.pt"
+    torch.save({"inputs": torch.rand(4, 64), "labels": torch.arange(3)}, path)
+    with pytest.raises(DataError, match="3 labels for 4 inputs"):
+        load_data(path)
+
+
+def test_check_input_names_source(tiny_mlp: MLP) -> None:
+    check_input(tiny_mlp, torch.rand(3, 64), source="ok.pt")
+    with pytest.raises(DataError, match=r"data wrong\.csv with items of shape \(5,\)"):
+        check_input(tiny_mlp, torch.rand(3, 5), source="wrong.csv")
+
+
+def test_accuracy_and_agreement(tiny_mlp: MLP, digits) -> None:
+    x = digits.x_test
+    with torch.no_grad():
+        predicted = tiny_mlp(x).argmax(1)
+    assert accuracy(tiny_mlp, x, predicted, batch_size=64) == 1.0
+    assert agreement(tiny_mlp, tiny_mlp, x) == (1.0, 0.0)
+    other = MLP(64, [8], 10)
+    top1, diff = agreement(other, tiny_mlp, x)
+    assert 0.0 <= top1 < 1.0 and diff > 0.0
