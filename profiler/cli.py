@@ -364,27 +364,32 @@ def report(runs: tuple[Path, ...], out: Path) -> None:
 @click.option("--rapl-root", default=None, help="powercap root [/sys/class/powercap].")
 def sensors(rapl_root: str | None) -> None:
     """List every sensor and domain: readable or not, why, and how to fix it."""
-    from rich.console import Console
-    from rich.table import Table
-
     from profiler.sensors import probe_sensors
 
     statuses = probe_sensors(rapl_root=rapl_root)
-    table = Table(title="energy sensors")
-    for head in ("sensor", "domain", "readable", "reason", "fix", "path"):
-        table.add_column(head, overflow="fold")
+    for line in describe_sensors(statuses):
+        click.echo(line)
+
+
+def describe_sensors(statuses: Sequence[Any]) -> list[str]:
+    """Plain lines for `sensors`: one block per sensor or domain, then a verdict."""
+    lines = []
     for s in statuses:
-        table.add_row(
-            s.sensor, s.domain or "-", "yes" if s.readable else "no", s.reason, s.fix,
-            s.path,
-        )  # fmt: skip
-    Console().print(table)
+        state = "readable" if s.readable else "NOT readable"
+        lines.append(f"{s.sensor} {s.domain or '(no domain)'}: {state}")
+        lines += [f"    {key}: {value}" for key, value in _status_parts(s) if value]
     measured = [s for s in statuses if s.readable and s.sensor in ("rapl", "nvml")]
     if not measured:
-        click.echo(
+        lines.append(
             "No energy counter is readable here: every figure will be an estimate "
             "(source 'estimate')."
         )
+    return lines
+
+
+def _status_parts(status: Any) -> list[tuple[str, str]]:
+    why = "why" if not status.readable else "note"
+    return [(why, status.reason), ("fix", status.fix), ("path", status.path)]
 
 
 @main.command(context_settings={"ignore_unknown_options": True})

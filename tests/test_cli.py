@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -37,6 +38,16 @@ def test_sensors_exits_zero() -> None:
     result = _invoke("sensors")
     assert result.exit_code == 0, result.output
     assert "estimate" in result.output
+
+
+def test_sensors_explains_a_missing_tree_with_a_fix(tmp_path: Path) -> None:
+    result = _invoke("sensors", "--rapl-root", str(tmp_path / "no-such-tree"))
+    assert result.exit_code == 0, result.output
+    assert "rapl (no domain): NOT readable" in result.output
+    assert f"no powercap tree at {tmp_path / 'no-such-tree'}" in result.output
+    assert "--rapl-root" in result.output.split("fix: ", 1)[1]
+    if importlib.util.find_spec("pyRAPL") is None:  # the extra's name survives printing
+        assert "pip install 'energy-profiler[pyrapl]'" in result.output
 
 
 def test_profile_writes_the_three_files(tiny: Path, tmp_path: Path) -> None:
