@@ -242,8 +242,14 @@ class _Gpu:
                 "the interval is bridged by the next good read"
             )
             return
-        if self.status.mode == "energy":
-            self.total_j += max(0.0, value - self.last) / 1e3
+        if self.status.mode == "energy" and value < self.last:
+            note(
+                f"{self.status.domain}: the NVML energy counter went down from "
+                f"{self.last:.0f} to {value:.0f} mJ (driver reloaded?); the energy of "
+                f"that {now_s - self.last_s:.3f} s interval is unknown and not counted"
+            )
+        elif self.status.mode == "energy":
+            self.total_j += (value - self.last) / 1e3
         else:
             self.total_j += (value + self.last) / 2 * (now_s - self.last_s)
         self.last, self.last_s = value, now_s

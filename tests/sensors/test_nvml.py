@@ -113,3 +113,18 @@ def test_unknown_mig_entry_never_crashes(fake_nvml, gpu):
     fake_nvml([gpu("GPU-aaaa", mig=True)], visible="MIG-dead")
     with pytest.raises(SensorUnavailable, match="matches no GPU"):
         NvmlSensor()
+
+
+def test_energy_counter_going_down_is_noted_not_counted(fake_nvml, clock, gpu):
+    fake = fake_nvml([gpu("GPU-aaaa")])
+    sensor = NvmlSensor(clock=clock)
+    fake.run(0, power_w=200.0, seconds=1.0)
+    clock.tick(1.0)
+    assert sensor.read_j()["gpu-0"] == pytest.approx(200.0)
+    fake.gpus[0].energy_mj = 5_000  # the driver was reloaded: the counter restarts
+    clock.tick(1.0)
+    assert sensor.read_j()["gpu-0"] == pytest.approx(200.0)  # never negative
+    assert any("went down" in n and "not counted" in n for n in sensor.notes())
+    fake.run(0, power_w=100.0, seconds=1.0)  # counting resumes from the new value
+    clock.tick(1.0)
+    assert sensor.read_j()["gpu-0"] == pytest.approx(300.0)
