@@ -2,7 +2,10 @@
 
     dense  zeros stored densely (the masked baseline)
     csr    Linear weights as torch sparse CSR, y = (b + W @ x.T).T with sparse kernels
-    auto   per Linear layer, the faster of dense and csr, timed on the actual input
+    auto   per Linear layer, the faster of dense and csr, timed on the input the layer
+           really receives once the layers before it are chosen (a CSR layer hands on
+           a transposed tensor, which changes the next layer's cost); then the whole
+           model is timed against all-dense and all-csr and the fastest is kept
 
 CSR layers run under ``torch.no_grad()`` but not ``torch.inference_mode()``: torch's
 sparse kernels fail there ("Cannot set version_counter for inference tensor"), so a CSR
@@ -39,6 +42,8 @@ class FormatRecord:
     per_layer: Mapping[str, str]
     # auto only: per layer, median seconds per call of (dense, csr)
     timings_s: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    # auto only: median seconds per batch of the whole model, per candidate
+    whole_model_s: Mapping[str, float] = field(default_factory=dict)
 
 
 class CSRLinear(nn.Module):
@@ -82,19 +87,45 @@ def to_format(
     linears = {n: m for n, m in new.named_modules() if isinstance(m, nn.Linear)}
     if fmt == "dense":
         return new, FormatRecord(fmt, dict.fromkeys(linears, "dense"))
-    if fmt == "csr":
-        choice = dict.fromkeys(linears, "csr")
-        timings: dict[str, tuple[float, float]] = {}
-    else:
-        inputs = _layer_inputs(new, linears, example_input)
-        timings = {n: _race(m, inputs[n]) for n, m in linears.items() if n in inputs}
-        choice = {n: "csr" if t[1] < t[0] else "dense" for n, t in timings.items()}
-        choice.update({n: "dense" for n in linears if n not in inputs})
+    if fmt == "auto":
+        return _auto(model, new, linears, example_input)
+    choice = dict.fromkeys(linears, "csr")
+    _convert(new, linears, choice)
+    logger.info("format %s: %s", fmt, choice)
+    return new, FormatRecord(fmt, choice)
+
+
+def _convert(model: nn.Module, linears: Mapping[str, nn.Module], choice) -> None:
     for name, kind in choice.items():
         if kind == "csr":
+            _replace(model, name, CSRLinear(linears[name]))
+
+
+def _auto(
+    original: nn.Module, new: nn.Module, linears: Mapping[str, nn.Module], x: Tensor
+) -> tuple[nn.Module, FormatRecord]:
+    """Choose layer by layer in forward order, then guard against the pure formats."""
+    choice = dict.fromkeys(linears, "dense")
+    timings: dict[str, tuple[float, float]] = {}
+    for name in _layer_inputs(new, linears, x):  # the order layers run in
+        seen = _layer_inputs(new, {name: linears[name]}, x)[name]
+        timings[name] = _race(linears[name], seen)
+        if timings[name][1] < timings[name][0]:
+            choice[name] = "csr"
             _replace(new, name, CSRLinear(linears[name]))
-    logger.info("format %s: %s", fmt, choice)
-    return new, FormatRecord(fmt, choice, timings)
+
+    candidates = {"auto": (new, choice)}
+    for pure in ("dense", "csr"):
+        if set(choice.values()) != {pure}:
+            model = copy.deepcopy(original)
+            mods = {n: m for n, m in model.named_modules() if isinstance(m, nn.Linear)}
+            _convert(model, mods, dict.fromkeys(mods, pure))
+            candidates[pure] = (model, dict.fromkeys(mods, pure))
+    whole = {k: time_layer_s(m, x) for k, (m, _) in candidates.items()}
+    best = min(whole, key=lambda k: (whole[k], k != "auto"))
+    model, choice = candidates[best]
+    logger.info("format auto: %s (whole model s/batch %s)", choice, whole)
+    return model, FormatRecord("auto", choice, timings, whole)
 
 
 def _layer_inputs(

@@ -55,9 +55,16 @@ Reader = Callable[[str], str]
 
 
 def read_sysfs(path: str) -> str:
-    """Read one sysfs file (the seam tests replace to simulate unreadable files)."""
-    with open(path, encoding="ascii") as handle:
-        return handle.read()
+    """Read one sysfs file (the seam tests replace to simulate unreadable files).
+
+    Plain descriptor calls, not `open()`: a window reads every counter at both edges,
+    and a text file object costs about 15 us a read against about 3 us this way.
+    """
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.read(fd, 128).decode("ascii")
+    finally:
+        os.close(fd)
 
 
 def permission_message(path: str) -> str:

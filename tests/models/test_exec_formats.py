@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 
 from profiler.errors import ConfigError
 from profiler.models import FORMATS, MLP, SmallCNN, sparsify, to_format
@@ -89,3 +90,37 @@ def test_time_layer_uses_injected_clock() -> None:
         lambda x: x, torch.zeros(1), repeats=3, clock=lambda: float(next(ticks))
     )
     assert seconds == 1.0
+
+
+def test_auto_times_a_layer_on_what_the_chosen_layer_before_it_hands_on(
+    sparse_mlp: MLP, monkeypatch
+) -> None:
+    contiguous: dict[int, bool] = {}
+
+    def fake_time(layer, x, *args, **kwargs) -> float:
+        if isinstance(layer, nn.Linear):  # the dense candidate of one layer
+            contiguous[layer.in_features] = x.is_contiguous()
+        first = getattr(layer, "in_features", None) == 64
+        return 1.0 if isinstance(layer, CSRLinear) == first else 2.0
+
+    monkeypatch.setattr(formats_module, "time_layer_s", fake_time)
+    _, record = to_format(sparse_mlp, "auto", torch.rand(8, 64))
+    assert record.per_layer[next(iter(record.per_layer))] == "csr"
+    assert contiguous[64] is True
+    assert contiguous[32] is False  # the csr layer's transposed output, as it runs
+
+
+def test_auto_keeps_a_pure_format_when_the_whole_model_says_so(
+    sparse_mlp: MLP, monkeypatch
+) -> None:
+    def fake_time(layer, x, *args, **kwargs) -> float:
+        if isinstance(layer, MLP):  # whole models: all-dense is fastest
+            has_csr = any(isinstance(m, CSRLinear) for m in layer.modules())
+            return 3.0 if has_csr else 1.0
+        return 1.0 if isinstance(layer, CSRLinear) else 2.0  # per layer: csr wins
+
+    monkeypatch.setattr(formats_module, "time_layer_s", fake_time)
+    new, record = to_format(sparse_mlp, "auto", torch.rand(8, 64))
+    assert set(record.per_layer.values()) == {"dense"}
+    assert not any(isinstance(m, CSRLinear) for m in new.modules())
+    assert record.whole_model_s["dense"] < record.whole_model_s["auto"]
