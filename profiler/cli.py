@@ -109,6 +109,13 @@ def _model_choices() -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(METHODS), tuple(FORMATS)
 
 
+def _dtype_choices() -> tuple[str, ...]:
+    """Precisions the models package offers."""
+    from profiler.models.precision import DTYPES
+
+    return DTYPES
+
+
 @main.command()
 @click.argument("checkpoint", required=False, type=click.Path(path_type=Path))
 @click.option("--data", default="digits", show_default=True, help="digits, or .pt/.csv")
@@ -152,6 +159,15 @@ def _model_choices() -> tuple[tuple[str, ...], tuple[str, ...]]:
     callback=_comma(int, "integers"),
     help="Batch sizes, comma list.",
 )
+@click.option(
+    "--dtype",
+    "dtypes",
+    default="fp32",
+    show_default=True,
+    callback=_comma(str, "dtypes"),
+    help="Precisions: fp32, bf16, fp16, int8 (dynamic, Linear only); comma list. "
+    "Dense fp32 is always measured as the baseline.",
+)
 @click.option("--repeats", default=5, show_default=True, help="Windows per config.")
 @click.option(
     "--min-window",
@@ -182,6 +198,7 @@ def profile(checkpoint: Path | None, out: Path, resume: bool, **opts: Any) -> No
     methods, formats = _model_choices()
     _known(opts["methods"], methods, "--method")
     _known(opts["formats"], formats, "--format")
+    _known(opts["dtypes"], _dtype_choices(), "--dtype")
     sensors = opts.pop("sensors")
     spec = sweep.SweepSpec(
         checkpoint=checkpoint or default_checkpoint(),
@@ -297,10 +314,12 @@ def _fmt(value: Any, spec: str = ".3g") -> str:
 
 
 def _variant(r: Any) -> str:
-    """ "dense" or "magnitude 90% csr"."""
+    """ "dense" or "magnitude 90% csr", with the dtype when it is not fp32."""
+    dtype = getattr(r, "dtype", "fp32") or "fp32"
+    suffix = "" if dtype == "fp32" else f" {dtype}"
     if r.method == "dense":
-        return "dense"
-    return f"{r.method} {r.target_sparsity:.0%} {r.format}"
+        return f"dense{suffix}"
+    return f"{r.method} {r.target_sparsity:.0%} {r.format}{suffix}"
 
 
 def _print_summary(frame: Any, result: Any) -> None:

@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 #: against the configuration and goes on with the others.
 BUILD_ERRORS = (ProfilerError, RuntimeError, ValueError, TypeError, NotImplementedError)
 STATS_ITEMS = 512  # test items used for model statistics (activation sparsity)
+BASELINE_DTYPE = "fp32"
+_DTYPES = ("fp32", "bf16", "fp16", "int8")  # profiler.models.precision.DTYPES
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class SweepSpec:
     formats: tuple[str, ...] = ("dense", "csr")
     devices: tuple[str, ...] = ("cpu",)
     batch_sizes: tuple[int, ...] = (64,)
+    dtypes: tuple[str, ...] = ("fp32",)
     repeats: int = 5
     min_window_s: float | None = None  # None: from the sensors' update periods
     idle_s: float = 3.0
@@ -80,6 +83,10 @@ class SweepSpec:
             raise ConfigError(
                 f"--sparsity values must lie strictly between 0 and 1, got "
                 f"{self.sparsities}"
+            )
+        if not self.dtypes or any(d not in _DTYPES for d in self.dtypes):
+            raise ConfigError(
+                f"--dtype must be a comma list of {_DTYPES}, got {self.dtypes}"
             )
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"--threads must be at least 1, got {self.threads}")
@@ -172,16 +179,20 @@ def _torch_version() -> str:
 
 
 def plan(spec: SweepSpec, model: str, devices: Sequence[str]) -> list[Config]:
-    """The dense baseline and every (method, sparsity, format) per device and batch."""
+    """Per device and batch: the dense fp32 baseline, then per dtype a dense baseline
+    and every (method, sparsity, format)."""
     configs = []
     for device in devices:
         for batch_size in spec.batch_sizes:
             common = {"device": device, "batch_size": batch_size, "threads": spec.threads}
             configs.append(Config(model, DENSE_METHOD, 0.0, "dense", **common))
-            for method in spec.methods:
-                for sparsity in spec.sparsities:
-                    for fmt in spec.formats:
-                        configs.append(Config(model, method, sparsity, fmt, **common))
+            for dtype in spec.dtypes:
+                typed = {**common, "dtype": dtype}
+                configs.append(Config(model, DENSE_METHOD, 0.0, "dense", **typed))
+                for method in spec.methods:
+                    for sparsity in spec.sparsities:
+                        for fmt in spec.formats:
+                            configs.append(Config(model, method, sparsity, fmt, **typed))
     return list(dict.fromkeys(configs))
 
 
@@ -190,6 +201,7 @@ def default_toolkit() -> SimpleNamespace:
     from profiler.models.data import accuracy, agreement, check_input, load_data
     from profiler.models.formats import to_format
     from profiler.models.load import load_checkpoint
+    from profiler.models.precision import to_precision
     from profiler.models.sparsify import sparsify
     from profiler.models.stats import model_stats
 
@@ -201,6 +213,7 @@ def default_toolkit() -> SimpleNamespace:
         agreement=agreement,
         sparsify=sparsify,
         to_format=to_format,
+        to_precision=to_precision,
         model_stats=model_stats,
     )
 
@@ -216,11 +229,47 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
-def _batch(x: Any, batch_size: int, device: str) -> Any:
-    """`batch_size` test items (repeated when the split is smaller), on `device`."""
+def _batch(x: Any, batch_size: int, device: str, dtype: str = "fp32") -> Any:
+    """`batch_size` test items (repeated when the split is smaller), on `device`, cast
+    to the input dtype ("fp32", "bf16", "fp16") the model's precision asks for."""
     reps = math.ceil(batch_size / len(x))
     rows = x.repeat(reps, *([1] * (x.dim() - 1))) if reps > 1 else x
-    return rows[:batch_size].float().to(device).contiguous()
+    return _cast(rows[:batch_size].float(), dtype).to(device).contiguous()
+
+
+def _cast(x: Any, dtype: str | None) -> Any:
+    """`x` as floating `dtype` (None or "fp32": unchanged)."""
+    if dtype in (None, BASELINE_DTYPE):
+        return x
+    from profiler.models.precision import torch_dtype
+
+    return x.to(torch_dtype(dtype))
+
+
+def _to_precision(tk: Any) -> Callable[..., Any]:
+    """The toolkit's precision conversion (stand-in toolkits may lack one)."""
+    convert = getattr(tk, "to_precision", None)
+    if convert is None:
+        from profiler.models.precision import to_precision as convert
+    return convert
+
+
+_FP32_INFO = {"bytes_per_weight": 4, "input_dtype": BASELINE_DTYPE}
+
+
+class _CastInput:
+    """A module called with its inputs cast to `dtype` (for agreement with fp32)."""
+
+    def __init__(self, module: Any, dtype: str) -> None:
+        self.module, self.dtype = module, dtype
+
+    def eval(self) -> _CastInput:
+        """Put the wrapped module in eval mode."""
+        self.module.eval()
+        return self
+
+    def __call__(self, x: Any) -> Any:
+        return self.module(_cast(x, self.dtype))
 
 
 class _Variants:
@@ -233,19 +282,33 @@ class _Variants:
         self._dense_counts: dict[str, dict[str, int]] = {}
 
     def _dense_on(self, device: str) -> Any:
-        key = (DENSE_METHOD, 0.0, "dense", device)
+        key = (DENSE_METHOD, 0.0, "dense", device, BASELINE_DTYPE)
         if key not in self._modules:
             module = copy.deepcopy(self.dense).to(device)
-            self._modules[key] = (module, {})
+            self._modules[key] = (module, dict(_FP32_INFO))
         return self._modules[key][0]
 
-    def _example(self, device: str) -> Any:
-        return _batch(self.data.x_test, min(STATS_ITEMS, len(self.data.x_test)), device)
+    def _example(self, device: str, dtype: str = BASELINE_DTYPE) -> Any:
+        items = min(STATS_ITEMS, len(self.data.x_test))
+        return _batch(self.data.x_test, items, device, dtype)
 
     def module(self, config: Config) -> tuple[Any, dict[str, Any]]:
         """The runnable module of a configuration, and what building it recorded."""
-        key = (*config.variant, config.device)
+        key = (*config.variant, config.device, config.dtype)
         if key in self._modules:
+            return self._modules[key]
+        if config.dtype != BASELINE_DTYPE:
+            base = dataclasses.replace(config, dtype=BASELINE_DTYPE)
+            module, info = self.module(base)
+            convert = _to_precision(self.tk)
+            typed, record = convert(module, config.dtype, device=config.device)
+            info = {
+                **info,
+                "precision": _plain(record),
+                "bytes_per_weight": record.bytes_per_weight,
+                "input_dtype": record.input_dtype,
+            }
+            self._modules[key] = (typed, info)
             return self._modules[key]
         dense = self._dense_on(config.device)
         if config.method == DENSE_METHOD:
@@ -261,34 +324,47 @@ class _Variants:
         )
         example = _batch(self.data.x_test, config.batch_size, config.device)
         formatted, fmt_record = self.tk.to_format(sparse, config.format, example)
-        info = {"sparsify": _plain(record), "format_record": _plain(fmt_record)}
+        info = {
+            "sparsify": _plain(record),
+            "format_record": _plain(fmt_record),
+            **_FP32_INFO,
+        }
         self._modules[key] = (formatted, info)
         return self._modules[key]
 
-    def quality(self, config: Config, module: Any) -> dict[str, Any]:
-        """Model statistics and accuracy (or agreement with dense), once per variant."""
-        key = config.variant
+    def quality(
+        self, config: Config, module: Any, input_dtype: str = BASELINE_DTYPE
+    ) -> dict[str, Any]:
+        """Model statistics and accuracy (or agreement with dense), once per variant
+        and dtype; inputs are cast to `input_dtype`."""
+        key = (*config.variant, config.dtype)
         if key in self._quality:
             return self._quality[key]
         device = config.device
-        example = self._example(device)
+        example = self._example(device, input_dtype)
         if device not in self._dense_counts:
-            dense = self.tk.model_stats(self._dense_on(device), example)
+            dense_example = self._example(device)
+            dense = self.tk.model_stats(self._dense_on(device), dense_example)
             self._dense_counts[device] = {"dense_params": dense.params}
             if getattr(dense, "weights", 0):  # weights only, biases left out
                 self._dense_counts[device]["dense_weights"] = dense.weights
         stats = self.tk.model_stats(module, example, **self._dense_counts[device])
         out = _plain(stats)
         out["measured_sparsity"] = stats.weight_sparsity
-        out.update(self._accuracy(module, device))
+        out.update(self._accuracy(module, device, input_dtype))
         self._quality[key] = out
         return out
 
-    def _accuracy(self, module: Any, device: str) -> dict[str, Any]:
+    def _accuracy(self, module: Any, device: str, input_dtype: str) -> dict[str, Any]:
+        """Accuracy on the test split (or agreement with dense fp32), same data for
+        every dtype; the inputs are cast for the model, the reference sees fp32."""
         data = self.data
+        x = _cast(data.x_test.float(), input_dtype)
         if data.y_test is not None:
-            acc = self.tk.accuracy(module, data.x_test, data.y_test, device=device)
+            acc = self.tk.accuracy(module, x, data.y_test, device=device)
             return {"accuracy": acc, "agreement_top1": None, "agreement_logit_diff": None}
+        if input_dtype != BASELINE_DTYPE:
+            module = _CastInput(module, input_dtype)
         top1, diff = self.tk.agreement(
             module, self._dense_on(device), data.x_test, device=device
         )
@@ -332,8 +408,10 @@ class _Sweep:
             self.emit("build", f"preparing {config.label()}", config.key())
             try:
                 module, info = variants.module(config)
-                quality = {**variants.quality(config, module), **info}
-                batch = _batch(variants.data.x_test, config.batch_size, config.device)
+                input_dtype = info.get("input_dtype", BASELINE_DTYPE)
+                quality = {**variants.quality(config, module, input_dtype), **info}
+                x_test = variants.data.x_test
+                batch = _batch(x_test, config.batch_size, config.device, input_dtype)
                 built.append((Target(config, module, batch), quality))
             except BUILD_ERRORS as exc:
                 self.fail(run_id, config, exc)

@@ -1,7 +1,9 @@
 """pandas tables from the results database: one row per configuration, plus timelines.
 
 Ratios compare each configuration with the dense baseline measured on the same model,
-device, batch size, dtype and thread count in the same run.
+device, batch size, dtype and thread count in the same run; `energy_ratio_vs_dense_fp32`
+and `accuracy_delta_vs_dense_fp32` compare with the dense fp32 baseline instead (same
+model, device, batch size and threads), so precisions can be set against each other.
 """
 
 from __future__ import annotations
@@ -23,19 +25,22 @@ logger = logging.getLogger(__name__)
 
 COLUMNS = (
     "model", "method", "target_sparsity", "measured_sparsity", "format", "device",
-    "batch_size", "dtype", "threads",
+    "batch_size", "dtype", "bytes_per_weight", "threads",
     "energy_per_inference_j", "energy_per_inference_ci_low_j",
     "energy_per_inference_ci_high_j", "net_energy_per_inference_j",
     "net_energy_per_inference_ci_low_j", "net_energy_per_inference_ci_high_j",
     "latency_ms", "latency_ci_low_ms", "latency_ci_high_ms", "latency_per_item_ms",
     "throughput_ips", "avg_power_w", "accuracy", "agreement_top1",
-    "agreement_logit_diff", "energy_ratio_vs_dense", "latency_ratio_vs_dense",
+    "agreement_logit_diff", "energy_ratio_vs_dense", "energy_ratio_vs_dense_fp32",
+    "accuracy_delta_vs_dense_fp32", "latency_ratio_vs_dense",
     "accuracy_delta_vs_dense", "storage_ratio_vs_dense", "co2_per_inference_g",
     "source", "params", "nonzero_params", "dense_bytes", "format_bytes", "flops_dense",
     "flops_effective", "activation_sparsity", "energy_by_domain", "repeats",
     "run_id", "order_index", "node", "config_key",
 )  # fmt: skip
 BASELINE_GROUP = ("model", "device", "batch_size", "dtype", "threads")
+FP32_GROUP = ("model", "device", "batch_size", "threads")
+BYTES_PER_WEIGHT = {"fp32": 4, "bf16": 2, "fp16": 2, "int8": 1}
 TIMELINE_COLUMNS = ("config_key", "window", "time_s", "domain", "power_w", "source")
 
 
@@ -65,7 +70,35 @@ def _add_ratios(frame: pd.DataFrame) -> pd.DataFrame:
     merged["latency_ratio_vs_dense"] = merged["latency_ms"] / merged["_l"]
     merged["accuracy_delta_vs_dense"] = merged["accuracy"] - merged["_a"]
     merged["storage_ratio_vs_dense"] = merged["format_bytes"] / merged["_s"]
-    return merged.drop(columns=["_e", "_l", "_a", "_s"])
+    merged = merged.drop(columns=["_e", "_l", "_a", "_s"])
+    return _add_fp32_ratios(merged)
+
+
+def _add_fp32_ratios(frame: pd.DataFrame) -> pd.DataFrame:
+    """Energy ratio and accuracy delta against the dense fp32 baseline of the group."""
+    keys = list(FP32_GROUP)
+    dense = frame[(frame["method"] == "dense") & (frame["dtype"] == "fp32")]
+    base = dense[[*keys, "energy_per_inference_j", "accuracy"]]
+    base = base.drop_duplicates(keys, keep="last")
+    base.columns = [*keys, "_e32", "_a32"]
+    merged = frame.merge(base, on=keys, how="left")
+    energy = merged["energy_per_inference_j"]
+    merged["energy_ratio_vs_dense_fp32"] = energy / merged["_e32"]
+    merged["accuracy_delta_vs_dense_fp32"] = merged["accuracy"] - merged["_a32"]
+    return merged.drop(columns=["_e32", "_a32"])
+
+
+def _fill_bytes_per_weight(frame: pd.DataFrame) -> pd.DataFrame:
+    """bytes_per_weight from the dtype where a row lacks it (runs before issue 9)."""
+    if "dtype" not in frame:
+        frame["dtype"] = "fp32"
+    frame["dtype"] = frame["dtype"].fillna("fp32")
+    nominal = frame["dtype"].map(BYTES_PER_WEIGHT)
+    if "bytes_per_weight" not in frame:
+        frame["bytes_per_weight"] = nominal
+    else:
+        frame["bytes_per_weight"] = frame["bytes_per_weight"].fillna(nominal)
+    return frame
 
 
 def results_frame(db_path: str | Path, run_id: int | None = None) -> pd.DataFrame:
@@ -84,7 +117,8 @@ def results_frame(db_path: str | Path, run_id: int | None = None) -> pd.DataFram
     frame["co2_per_inference_g"] = frame["energy_per_inference_j"].map(
         lambda e: carbon.co2_g(e, intensity)
     )
-    frame = _add_ratios(frame.drop(columns=["config"], errors="ignore"))
+    frame = _fill_bytes_per_weight(frame.drop(columns=["config"], errors="ignore"))
+    frame = _add_ratios(frame)
     for column in frame.columns:  # nested values (per-layer maps, notes) as JSON text
         if frame[column].map(lambda v: isinstance(v, (dict, list))).any():
             frame[column] = frame[column].map(_json_text)

@@ -2,8 +2,11 @@
 
 FLOPs count a multiply and an add as 2 per weight use; "effective" FLOPs count only
 nonzero weights. Bytes are those of the parameters and buffers; a CSR weight counts its
-values, column indices and row pointers. Activation sparsity is the fraction of exact
-zeros in the outputs of ReLU-like modules on the example batch.
+values, column indices and row pointers. A dynamic int8 Linear keeps its weight in packed
+params that ``parameters()`` does not show: it counts 1 byte per weight, 4 bytes per scale
+and per zero point, and its fp32 bias; its zeros are the int8 values at the zero point.
+Activation sparsity is the fraction of exact zeros in the outputs of ReLU-like modules on
+the example batch.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from profiler.models.formats import CSRLinear
+from profiler.models.precision import is_quantized_linear
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +67,7 @@ def model_stats(
     ``ModelStats.weights``); without it, ``dense_params`` is used over all parameters;
     without either, the model's own weight count.
     """
-    layers = {n: m for n, m in model.named_modules() if isinstance(m, _WEIGHTED)}
+    layers = {n: m for n, m in model.named_modules() if _is_weighted(m)}
     if not layers:
         warnings.warn(
             "no Linear/Conv modules visible (an export or TorchScript program?); "
@@ -74,6 +78,11 @@ def model_stats(
     weights = sum(_weight_numel(m) for m in layers.values())
     nonzero_w = sum(_weight_nnz(m) for m in layers.values())
     params, nonzero_p = _param_counts(model)
+    quantized = [m for m in layers.values() if is_quantized_linear(m)]
+    params += sum(_weight_numel(m) + _quantized_bias(m).numel() for m in quantized)
+    nonzero_p += sum(
+        _weight_nnz(m) + int(_quantized_bias(m).count_nonzero()) for m in quantized
+    )
     if dense_weights:
         sparsity = 1.0 - nonzero_w / dense_weights
     elif dense_params:
@@ -90,8 +99,8 @@ def model_stats(
         nonzero_params=nonzero_p,
         weight_sparsity=sparsity,
         per_layer_sparsity=per_layer,
-        dense_bytes=_dense_bytes(model),
-        format_bytes=_format_bytes(model),
+        dense_bytes=_dense_bytes(model) + sum(map(_quantized_bytes, quantized)),
+        format_bytes=_format_bytes(model) + sum(map(_quantized_bytes, quantized)),
         flops_dense=flops_dense,
         flops_effective=flops_eff,
         activation_sparsity=act,
@@ -148,18 +157,56 @@ def _stored_bytes(tensor: Tensor) -> int:
     return sum(p.numel() * p.element_size() for p in parts)
 
 
+def _is_weighted(mod: nn.Module) -> bool:
+    """Linear, Conv, CSR and quantized Linear layers."""
+    return isinstance(mod, _WEIGHTED) or is_quantized_linear(mod)
+
+
+def _int8_zero_mask(mod: nn.Module) -> Tensor:
+    """True where a quantized layer's int8 weight sits at its zero point (value 0)."""
+    weight = mod.weight()
+    if weight.qscheme() in (torch.per_tensor_affine, torch.per_tensor_symmetric):
+        return weight.int_repr() == weight.q_zero_point()
+    points = weight.q_per_channel_zero_points()
+    shape = [-1 if d == weight.q_per_channel_axis() else 1 for d in range(weight.dim())]
+    return weight.int_repr() == points.reshape(shape)
+
+
+def _quantized_bias(mod: nn.Module) -> Tensor:
+    """A quantized layer's fp32 bias (empty when it has none)."""
+    bias = mod.bias()
+    return torch.zeros(0) if bias is None else bias.detach()
+
+
+def _quantized_bytes(mod: nn.Module) -> int:
+    """1 byte per int8 weight, 4 per scale and zero point, plus the bias bytes."""
+    weight = mod.weight()
+    if weight.qscheme() in (torch.per_tensor_affine, torch.per_tensor_symmetric):
+        scales = 1
+    else:
+        scales = weight.q_per_channel_scales().numel()
+    bias = _quantized_bias(mod)
+    return weight.numel() + 8 * scales + bias.numel() * bias.element_size()
+
+
 def _weight(mod: nn.Module) -> Tensor:
-    """A layer's weight as a dense tensor."""
+    """A layer's weight as a dense tensor (quantized: 1.0 where nonzero, 0 at zero)."""
+    if is_quantized_linear(mod):
+        return (~_int8_zero_mask(mod)).float()
     return _dense(mod.weight)
 
 
 def _weight_numel(mod: nn.Module) -> int:
     """Entries of the weight as a dense matrix."""
+    if is_quantized_linear(mod):
+        return mod.weight().numel()
     return _dense_numel(mod.weight)
 
 
 def _weight_nnz(mod: nn.Module) -> int:
     """Nonzero weights."""
+    if is_quantized_linear(mod):
+        return int((~_int8_zero_mask(mod)).sum())
     return _nnz(mod.weight)
 
 

@@ -98,6 +98,16 @@ RULES: Mapping[int, str] = {
         "variant saves nothing, not supported when any saves energy, otherwise "
         "(or with no such variant) inconclusive."
     ),
+    7: (
+        "Per model, device and batch size, among variants whose accuracy is within the "
+        "tolerance of dense fp32: the lowest-energy precision-only variant (method "
+        "dense, dtype not fp32) over the lowest-energy sparsity-only variant (fp32, "
+        "method not dense), with ratio bounds [precision CI low / sparsity CI high, "
+        "precision CI high / sparsity CI low]: wholly below 1 = supported, wholly at or "
+        "above 1 = not supported, straddling 1, or either side missing = inconclusive. "
+        "Settings aggregate as in claim 1. The table lists every eligible variant as "
+        "energy × dense fp32."
+    ),
 }
 
 
@@ -611,7 +621,9 @@ def claim_masked_null(frame: pd.DataFrame) -> Claim:
 
 
 def all_claims(frame: pd.DataFrame, *, accuracy_tolerance: float = 0.01) -> list[Claim]:
-    """The six claims of issue 5, in order."""
+    """The six claims of issue 5 and the precision claim of issue 9, in order."""
+    from profiler.report.precision_claim import claim_precision
+
     return [
         claim_energy(frame),
         claim_latency(frame),
@@ -619,6 +631,7 @@ def all_claims(frame: pd.DataFrame, *, accuracy_tolerance: float = 0.01) -> list
         claim_accuracy(frame, accuracy_tolerance),
         claim_correlation(frame),
         claim_masked_null(frame),
+        claim_precision(frame, accuracy_tolerance),
     ]
 
 

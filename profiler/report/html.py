@@ -197,6 +197,10 @@ def _plots(run: RunData) -> list[dict[str, Any]]:
     figures = [
         ("Energy per inference against sparsity", plots.energy_vs_sparsity(run.results)),
         ("Accuracy against energy per inference", plots.accuracy_vs_energy(run.results)),
+        (
+            "Energy per inference against accuracy, by precision",
+            plots.energy_vs_accuracy_by_precision(run.results),
+        ),
         ("Latency against sparsity", plots.latency_vs_sparsity(run.results)),
         ("Energy by domain", [plots.energy_by_domain(run.results)]),
         ("Power over time", [plots.power_timeline(run.timeline)]),

@@ -26,6 +26,7 @@ __all__ = [
     "chart",
     "domain_energy_j",
     "energy_by_domain",
+    "energy_vs_accuracy_by_precision",
     "energy_vs_sparsity",
     "latency_vs_sparsity",
     "pareto_front",
@@ -515,6 +516,58 @@ def accuracy_vs_energy(frame: pd.DataFrame) -> list[str]:
             )
         )
     return svgs
+
+
+DTYPE_ORDER = ("fp32", "bf16", "fp16", "int8")
+
+
+def _precision_settings(frame: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """(title, rows) per model, device and batch size, every dtype together."""
+    keys = [k for k in ("model", "device", "batch_size") if k in frame]
+    labels = frame[keys].astype(str).agg(", ".join, axis=1)
+    return [(label, frame[labels == label]) for label in dict.fromkeys(labels)]
+
+
+def energy_vs_accuracy_by_precision(frame: pd.DataFrame) -> list[str]:
+    """Energy per inference (95% CI bars) against accuracy, one colour per dtype and
+    one marker per method; drawn only when the run has more than one dtype."""
+    if frame.empty or "dtype" not in frame or frame["dtype"].nunique() < 2:
+        return []
+    dtypes = sorted(map(str, frame["dtype"].unique()), key=_dtype_rank)
+    methods = sorted(map(str, frame["method"].unique()))
+    svgs = []
+    for setting, rows in _precision_settings(frame):
+        energy, accuracy = _num(rows, "energy_per_inference_j"), _num(rows, "accuracy")
+        if not np.isfinite(accuracy).any():
+            continue
+        factor, unit = si_scale(np.nanmax(np.abs(energy)), "J")
+        low = _num(rows, "energy_per_inference_ci_low_j") * factor
+        high = _num(rows, "energy_per_inference_ci_high_j") * factor
+        series = []
+        for (dtype, method), part in rows.groupby(["dtype", "method"], sort=False):
+            idx = [rows.index.get_loc(k) for k in part.index]
+            points = tuple(
+                Point(accuracy[j] * 100, energy[j] * factor, low[j], high[j]) for j in idx
+            )
+            color = PALETTE[dtypes.index(str(dtype)) % len(PALETTE)]
+            marker = MARKERS[methods.index(str(method)) % len(MARKERS)]
+            series.append(Series(f"{dtype} · {method}", points, color, marker, False))
+        series.sort(key=lambda s: (_dtype_rank(s.name.split(" · ")[0]), s.name))
+        svgs.append(
+            chart(
+                series,
+                title=f"energy per inference vs accuracy by precision — {setting}",
+                x_label="accuracy (%)",
+                y_label=f"energy per inference ({unit})",
+                x_range=_accuracy_range(accuracy * 100),
+            )
+        )
+    return svgs
+
+
+def _dtype_rank(dtype: str) -> tuple[int, str]:
+    order = DTYPE_ORDER.index(dtype) if dtype in DTYPE_ORDER else len(DTYPE_ORDER)
+    return order, dtype
 
 
 def _accuracy_range(percent: np.ndarray) -> tuple[float, float]:
