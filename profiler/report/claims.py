@@ -208,12 +208,18 @@ def baseline_keys(frame: pd.DataFrame) -> list[str]:
     return [*BASELINE_KEYS, *(["threads"] if "threads" in frame.columns else [])]
 
 
-def _baseline_index(frame: pd.DataFrame) -> pd.Series:
-    """Index of the dense baseline row for each row (NaN where there is none)."""
+def _baseline_index(frame: pd.DataFrame, fp32: bool = False) -> pd.Series:
+    """Index of the dense baseline row for each row (NaN where there is none).
+
+    `fp32`: the baseline of every row is the dense fp32 model, whatever the row's dtype.
+    """
     dense = frame[_is_dense(frame)]
+    columns = baseline_keys(frame)
+    if fp32:
+        dense = dense[dense["dtype"].astype(str) == "fp32"]
+        columns = [c for c in columns if c != "dtype"]
     plain = dense["format"].astype(str) == "dense"
     dense = pd.concat([dense[plain], dense[~plain]])
-    columns = baseline_keys(frame)
     keys = [tuple(r) for r in dense[columns].astype(str).to_numpy()]
     first: dict[tuple, object] = {}
     for key, idx in zip(keys, dense.index):
@@ -222,16 +228,17 @@ def _baseline_index(frame: pd.DataFrame) -> pd.Series:
     return pd.Series([first.get(tuple(r), np.nan) for r in rows], index=frame.index)
 
 
-def with_baseline(frame: pd.DataFrame) -> pd.DataFrame:
+def with_baseline(frame: pd.DataFrame, *, fp32: bool = False) -> pd.DataFrame:
     """Copy of `frame` with each row's dense baseline values and ratio bounds.
 
     Adds ``is_baseline``, ``base_*`` columns (energy, latency, accuracy, bytes, params)
     and ``energy_ratio``/``_low``/``_high`` and ``latency_ratio``/``_low``/``_high``.
+    `fp32`: compare every row with the dense fp32 model instead of dense in its dtype.
     """
     out = frame.copy()
     if "dtype" not in out.columns:
         out["dtype"] = "fp32"
-    base_idx = _baseline_index(out)
+    base_idx = _baseline_index(out, fp32=fp32)
     out["is_baseline"] = [i == b for i, b in zip(out.index, base_idx)]
     sources = {
         "energy": "energy_per_inference_j",
@@ -652,8 +659,11 @@ _SUMMARY_WORDS = {
 
 
 def summarize(frame: pd.DataFrame, tolerance: float = 0.01) -> Summary:
-    """Lowest energy per inference among variants within `tolerance` of dense."""
-    data = with_baseline(frame)
+    """Lowest energy per inference among variants within `tolerance` of dense.
+
+    Dense means the model as given: the dense fp32 row, for variants of every dtype.
+    """
+    data = with_baseline(frame, fp32=True)
     energy = _num(data, "energy_per_inference_j")
     ok = data["base_accuracy"] - _num(data, "accuracy") <= tolerance + _EPS
     ok |= data["is_baseline"]

@@ -186,6 +186,27 @@ def _table(frame: pd.DataFrame) -> dict[str, Any]:
     return {"columns": columns, "rows": rows}
 
 
+HARDWARE_COLUMNS = ("device", "batch_size", "dtype", "energy_per_inference_j",
+                    "latency_ms", "accuracy", "source", "node")  # fmt: skip
+
+
+def by_hardware(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """One table per kind of hardware (CPU model, plus the GPU for CUDA rows)."""
+    if frame.empty or "node_hardware" not in frame:
+        return []
+    groups = []
+    kinds = frame["node_hardware"].fillna("unknown hardware")
+    for kind, part in frame.groupby(kinds, sort=True):
+        shown = part[[c for c in HARDWARE_COLUMNS if c in part]]
+        shown.insert(0, "variant", [variant_label(r) for _, r in part.iterrows()])
+        nodes = sorted({str(n) for n in part["node"].dropna()})
+        sensors = sorted({str(s) for s in part.get("node_sensors", []) if s})
+        groups.append(
+            {"hardware": kind, "nodes": nodes, "sensors": sensors, "table": _table(shown)}
+        )
+    return groups
+
+
 def _run_order(frame: pd.DataFrame) -> list[tuple[str, str]]:
     if "order_index" not in frame:
         return []
@@ -334,6 +355,7 @@ def render_page(runs: Sequence[RunData], *, accuracy_tolerance: float = 0.01) ->
         ],
         "plots": _plots(run),
         "table": _table(frame),
+        "hardware": by_hardware(frame),
         "sources": [(s, SOURCE_CAVEATS.get(s, "no caveat recorded")) for s in sources],
         "metadata": metadata_sections(run.metadata),
         "run_order": _run_order(frame),

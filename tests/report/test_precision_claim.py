@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from report_frames import build_frame, energy
 
 from profiler.report import plots
@@ -63,3 +64,17 @@ def test_page_shows_claim_7_and_the_plot(tmp_path) -> None:
     page = render_page([RunData(tmp_path / "runs.sqlite", frame, timeline, {})])
     assert 'id="claim-7"' in page and RULES[7].split(":")[0] in page
     assert "energy per inference vs accuracy by precision" in page
+
+
+def test_summary_compares_every_dtype_with_dense_fp32() -> None:
+    from profiler.report.claims import summarize
+
+    frame = build_frame(
+        {"method": "dense", "dtype": "int8", **energy(4e-3, 0.1e-3)},
+        {"method": "structured", "target_sparsity": 0.5, "dtype": "int8",
+         **energy(2e-3, 0.1e-3)},
+        dense={**energy(10e-3, 0.1e-3)},
+    )  # fmt: skip
+    summary = summarize(frame, tolerance=0.01)
+    assert "structured" in summary.label and "int8" in summary.label
+    assert summary.ratio == pytest.approx(2.0 / 10.0)  # against dense fp32, not int8
