@@ -42,6 +42,8 @@ logger = logging.getLogger(__name__)
 BUILD_ERRORS = (ProfilerError, RuntimeError, ValueError, TypeError, NotImplementedError)
 STATS_ITEMS = 512  # test items used for model statistics (activation sparsity)
 BASELINE_DTYPE = "fp32"
+HALF_DTYPES = ("fp16", "bf16")
+SEMI_STRUCTURED = "semi-structured"
 _DTYPES = ("fp32", "bf16", "fp16", "int8")  # profiler.models.precision.DTYPES
 
 
@@ -297,6 +299,9 @@ class _Variants:
         key = (*config.variant, config.device, config.dtype)
         if key in self._modules:
             return self._modules[key]
+        if config.method == SEMI_STRUCTURED:
+            self._modules[key] = self._semi_structured(config)
+            return self._modules[key]
         if config.dtype != BASELINE_DTYPE:
             base = dataclasses.replace(config, dtype=BASELINE_DTYPE)
             module, info = self.module(base)
@@ -331,6 +336,39 @@ class _Variants:
         }
         self._modules[key] = (formatted, info)
         return self._modules[key]
+
+    def _semi_structured(self, config: Config) -> tuple[Any, dict[str, Any]]:
+        """2:4 runs in half precision on its own kernels: cast first, then prune."""
+        if not config.device.startswith("cuda"):
+            raise DeviceUnavailable(
+                f"{config.label()}: semi-structured 2:4 sparsity needs a CUDA GPU; "
+                f"not supported on {config.device}"
+            )
+        if config.dtype not in HALF_DTYPES or config.format != "dense":
+            raise ConfigError(
+                f"{config.label()}: semi-structured 2:4 runs in fp16 or bf16 on its own "
+                f"kernels, not {config.dtype} in {config.format} format; use --dtype "
+                "fp16 (or bf16) and --format dense"
+            )
+        dense = self._dense_on(config.device)
+        typed, precision = _to_precision(self.tk)(
+            dense, config.dtype, device=config.device
+        )
+        sparse, record = self.tk.sparsify(
+            typed,
+            config.method,
+            config.target_sparsity,
+            data=self.data,
+            device=config.device,
+            finetune_epochs=self.spec.finetune_epochs,
+            seed=self.spec.seed,
+        )
+        return sparse, {
+            "sparsify": _plain(record),
+            "precision": _plain(precision),
+            "bytes_per_weight": precision.bytes_per_weight,
+            "input_dtype": precision.input_dtype,
+        }
 
     def quality(
         self, config: Config, module: Any, input_dtype: str = BASELINE_DTYPE

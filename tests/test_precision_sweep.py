@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 from profiler import cli, sweep
+from profiler.errors import ConfigError, DeviceUnavailable
 from profiler.models.load import save_checkpoint
 from profiler.models.zoo import build
 
@@ -60,3 +62,52 @@ def test_profile_with_three_dtypes_writes_typed_rows(tmp_path: Path) -> None:
     assert "csr layers" in result.output and "int8" in result.output
     page = (out / "report.html").read_text(encoding="utf-8")
     assert 'id="claim-7"' in page and "by precision" in page
+
+
+class _FakeModel:
+    def to(self, device):
+        return self
+
+
+class _FakeToolkit:
+    """Records the order of the build steps of a semi-structured variant."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, object]] = []
+
+    def to_precision(self, model, dtype, *, device):
+        from profiler.models.precision import PrecisionRecord
+
+        self.calls.append(("to_precision", dtype))
+        return ("typed", model), PrecisionRecord(dtype, 2, dtype, ())
+
+    def sparsify(self, model, method, sparsity, **kwargs):
+        from profiler.models.sparsify import SparsifyRecord
+
+        self.calls.append(("sparsify", model))
+        return "sparse", SparsifyRecord(method, sparsity, 0.5, {}, 0, ())
+
+
+def _semi(device: str, dtype: str, fmt: str = "dense"):
+    tk = _FakeToolkit()
+    spec = sweep.SweepSpec(checkpoint=Path("x.pt"), methods=("semi-structured",))
+    variants = sweep._Variants(tk, spec, _FakeModel(), dataset=None)
+    config = sweep.Config("m", "semi-structured", 0.5, fmt, device, 8, dtype)
+    return tk, variants, config
+
+
+def test_semi_structured_needs_cuda_half_precision_and_casts_before_pruning() -> None:
+    _, variants, config = _semi("cpu", "fp16")
+    with pytest.raises(DeviceUnavailable, match="needs a CUDA GPU; not supported on cpu"):
+        variants.module(config)
+    _, variants, config = _semi("cuda", "fp32")
+    with pytest.raises(ConfigError, match="use --dtype fp16"):
+        variants.module(config)
+    _, variants, config = _semi("cuda", "fp16", "csr")
+    with pytest.raises(ConfigError, match="--format dense"):
+        variants.module(config)
+    tk, variants, config = _semi("cuda", "bf16")
+    module, info = variants.module(config)
+    assert module == "sparse" and info["input_dtype"] == "bf16"
+    assert [c[0] for c in tk.calls] == ["to_precision", "sparsify"]
+    assert tk.calls[1][1][0] == "typed"  # pruning saw the half-precision model
