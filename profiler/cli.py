@@ -191,9 +191,37 @@ def _dtype_choices() -> tuple[str, ...]:
 @click.option("--threads", type=int, default=None, help="torch threads [torch's].")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--finetune-epochs", default=0, show_default=True, help="After pruning.")
+@click.option(
+    "--ray",
+    "ray_address",
+    default=None,
+    metavar="ADDRESS",
+    help="Run each configuration as a Ray task on the cluster at ADDRESS, or 'local' "
+    "to start one here (loopback only); results land in OUT as they arrive. Each "
+    "task takes all of a node's CPUs (and a whole GPU for CUDA), because two "
+    "measurements sharing a CPU package corrupt each other. Needs "
+    "pip install 'energy-profiler[ray]'.",
+)
+@click.option(
+    "--ray-resources",
+    default=None,
+    metavar="JSON",
+    help="Ray custom resources every task asks for, e.g. '{\"cpu_server\": 1}', or "
+    'per device kind: \'{"cpu": {"cpu_server": 1}, "cuda": {"gpu_node": 1}}\'.',
+)
+@click.option(
+    "--ray-share-cpus",
+    is_flag=True,
+    help="Let tasks share a node's CPUs (one CPU each, or --threads): faster, but "
+    "measurements running together on a node corrupt each other's energy.",
+)
 def profile(checkpoint: Path | None, out: Path, resume: bool, **opts: Any) -> None:
     """Profile CHECKPOINT dense and sparse [default: models/digits-mlp-wide.pt]."""
     from profiler import sweep
+
+    run = _runner(
+        opts.pop("ray_address"), opts.pop("ray_resources"), opts.pop("ray_share_cpus")
+    )
 
     methods, formats = _model_choices()
     _known(opts["methods"], methods, "--method")
@@ -210,7 +238,7 @@ def profile(checkpoint: Path | None, out: Path, resume: bool, **opts: Any) -> No
     db = out / "runs.sqlite"  # the folder is made when the run starts
     try:
         result = _with_progress(
-            lambda on_event: sweep.run_sweep(spec, db, resume=resume, on_event=on_event)
+            lambda on_event: run(spec, db, resume=resume, on_event=on_event)
         )
     except sweep.SweepInterrupted as stop:
         _write_csv(db, out)
@@ -225,6 +253,27 @@ def profile(checkpoint: Path | None, out: Path, resume: bool, **opts: Any) -> No
     report = _write_report([db], out / "report.html")
     _print_summary(frame, result)
     click.echo(f"wrote {out / 'results.csv'}, {db}, {report}")
+
+
+def _runner(address: str | None, resources: str | None, share_cpus: bool) -> Callable:
+    """run_sweep on this machine, or run_distributed through Ray with --ray."""
+    if address is None:
+        if resources is not None or share_cpus:
+            raise click.UsageError("--ray-resources and --ray-share-cpus need --ray")
+        from profiler.sweep import run_sweep
+
+        return run_sweep
+    from profiler import distributed
+
+    placement = distributed.parse_resources(resources, share_cpus=share_cpus)
+    distributed.import_ray()  # a missing extra fails before any work
+
+    def run(spec: Any, db: Path, **kwargs: Any) -> Any:
+        return distributed.run_distributed(
+            spec, db, address=address, placement=placement, **kwargs
+        )
+
+    return run
 
 
 def _resume_command() -> str:

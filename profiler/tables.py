@@ -19,7 +19,7 @@ from profiler.store import ResultsStore
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["COLUMNS", "results_frame", "timeline_frame", "write_csv"]
+__all__ = ["COLUMNS", "node_columns", "results_frame", "timeline_frame", "write_csv"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +36,16 @@ COLUMNS = (
     "accuracy_delta_vs_dense", "storage_ratio_vs_dense", "co2_per_inference_g",
     "source", "params", "nonzero_params", "dense_bytes", "format_bytes", "flops_dense",
     "flops_effective", "activation_sparsity", "energy_by_domain", "repeats",
-    "run_id", "order_index", "node", "config_key",
+    "run_id", "order_index", "node", "node_hardware", "node_cpu_model",
+    "node_gpu_model", "node_sensors", "config_key",
 )  # fmt: skip
+NODE_COLUMNS = (
+    "node",
+    "node_hardware",
+    "node_cpu_model",
+    "node_gpu_model",
+    "node_sensors",
+)
 BASELINE_GROUP = ("model", "device", "batch_size", "dtype", "threads")
 FP32_GROUP = ("model", "device", "batch_size", "threads")
 BYTES_PER_WEIGHT = {"fp32": 4, "bf16": 2, "fp16": 2, "int8": 1}
@@ -101,6 +109,44 @@ def _fill_bytes_per_weight(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _gpu_model(gpus: list[dict[str, Any]], device: str) -> str | None:
+    """The GPU a configuration ran on; for CPU ones, the node's GPUs (or None)."""
+    if str(device).startswith("cuda"):
+        index = int(str(device).partition(":")[2] or 0)
+        return gpus[index].get("name") if index < len(gpus) else None
+    return ", ".join(sorted({str(g.get("name")) for g in gpus})) or None
+
+
+def node_columns(info: dict[str, Any], device: str) -> dict[str, Any]:
+    """The columns naming the node a configuration ran on, from its description
+    (hostname, cpu_model, gpus, sensors: a run's hardware and sensors metadata)."""
+    cpu = info.get("cpu_model") or "unknown CPU"
+    gpu = _gpu_model(list(info.get("gpus") or []), device)
+    domains = (info.get("sensors") or {}).get("domains", [])
+    return {
+        "node": info.get("hostname", ""),
+        "node_hardware": f"{cpu} + {gpu}" if gpu else cpu,
+        "node_cpu_model": cpu,
+        "node_gpu_model": gpu,
+        "node_sensors": ", ".join(
+            f"{d['name']}:{d['source']}" for d in domains if d.get("counted", True)
+        ),
+    }
+
+
+def _fill_nodes(frame: pd.DataFrame, meta: dict[str, Any]) -> pd.DataFrame:
+    """Node columns: a row's own (a Ray run), else the run's machine."""
+    machine = {**meta.get("hardware", {}), "sensors": meta.get("sensors", {})}
+    own = frame["node"].notna() if "node" in frame else [False] * len(frame)
+    fill = [node_columns(machine, device) for device in frame["device"]]
+    for column in NODE_COLUMNS:
+        values = frame[column] if column in frame else [None] * len(frame)
+        frame[column] = [
+            v if mine else f[column] for v, mine, f in zip(values, own, fill)
+        ]
+    return frame
+
+
 def results_frame(db_path: str | Path, run_id: int | None = None) -> pd.DataFrame:
     """One row per complete configuration of a run (the newest by default)."""
     import pandas as pd
@@ -112,7 +158,7 @@ def results_frame(db_path: str | Path, run_id: int | None = None) -> pd.DataFram
         return pd.DataFrame(columns=list(COLUMNS))
     frame = pd.DataFrame(rows)
     frame["run_id"] = meta.get("run_id")
-    frame["node"] = meta.get("hardware", {}).get("hostname", "")
+    frame = _fill_nodes(frame, meta)
     intensity = _intensity(meta)
     frame["co2_per_inference_g"] = frame["energy_per_inference_j"].map(
         lambda e: carbon.co2_g(e, intensity)
