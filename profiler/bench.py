@@ -15,7 +15,7 @@ import statistics
 import time
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from profiler.errors import ConfigError
@@ -236,6 +236,13 @@ class WindowResult:
             k: (dict(v) if isinstance(v, Mapping) else v) for k, v in asdict(self).items()
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> WindowResult:
+        """The window `to_dict` wrote (extra keys, such as a window id, are ignored)."""
+        names = {f.name for f in fields(cls)}
+        kept = {k: v for k, v in data.items() if k in names}
+        return cls(**{**kept, "notes": tuple(kept.get("notes", ()))})
+
 
 def measure_window(
     profiler: Any, target: Target, *, repeat: int, order_index: int, min_window_s: float
@@ -333,24 +340,56 @@ class ConfigSummary:
 
 
 def _per_item_by_domain(windows: Sequence[WindowResult], attr: str) -> dict[str, float]:
-    """Joules per inference per domain over all windows together."""
-    items = sum(w.items for w in windows)
-    totals: dict[str, float] = {}
-    for w in windows:
-        for domain, joules in getattr(w, attr).items():
-            totals[domain] = totals.get(domain, 0.0) + joules
-    return {domain: joules / items for domain, joules in sorted(totals.items())}
+    """Joules per inference per domain: the mean over windows, like the totals.
+
+    Each window's domains add up to its energy per inference, so these add up to the
+    configuration's `energy_per_inference_j` (or its net figure).
+    """
+    domains = sorted({d for w in windows for d in getattr(w, attr)})
+    return {
+        d: statistics.fmean(getattr(w, attr).get(d, 0.0) / w.items for w in windows)
+        for d in domains
+    }
+
+
+def _positive_ci(
+    name: str, values: Sequence[float], notes: list[str]
+) -> tuple[float, float, float]:
+    """Mean and 95% interval of a quantity that cannot be negative.
+
+    A Student-t interval of widely spread windows can reach below zero; the bound is
+    then clipped at 0 and a note says so (the windows disagree: a busy machine?).
+    """
+    mean, low, high = mean_ci95(values)
+    if low < 0:
+        notes.append(
+            f"{name}: the 95% interval reached {low:.4g}, below zero; clipped at 0 "
+            f"(the {len(values)} windows disagree widely: was the machine busy?)"
+        )
+        low = 0.0
+    return mean, low, high
 
 
 def summarize(windows: Sequence[WindowResult], batch_size: int) -> ConfigSummary:
-    """Combine the repeats of one configuration."""
+    """Combine the repeats of one configuration.
+
+    Every figure is the mean over windows, so they agree with each other: throughput
+    is the batch size over the mean latency, and energy by domain adds up to energy
+    per inference. Intervals are 95% Student-t across windows.
+    """
     if not windows:
         raise ValueError("summarize needs at least one window")
-    energy = mean_ci95([w.energy_per_item_j for w in windows])
-    net = mean_ci95([w.net_energy_per_item_j for w in windows])
-    latency = mean_ci95([w.latency_s * 1e3 for w in windows])
+    notes: list[str] = []
+    energy = _positive_ci(
+        "energy per inference", [w.energy_per_item_j for w in windows], notes
+    )
+    net = _positive_ci(
+        "net energy per inference", [w.net_energy_per_item_j for w in windows], notes
+    )
+    latency = _positive_ci("latency", [w.latency_s * 1e3 for w in windows], notes)
     duration = sum(w.duration_s for w in windows)
-    notes = tuple(dict.fromkeys(n for w in windows for n in w.notes))
+    power = statistics.fmean(w.total_energy_j / w.duration_s for w in windows)
+    notes += list(dict.fromkeys(n for w in windows for n in w.notes))
     return ConfigSummary(
         config_key=windows[0].config_key,
         repeats=len(windows),
@@ -364,14 +403,14 @@ def summarize(windows: Sequence[WindowResult], batch_size: int) -> ConfigSummary
         latency_ci_low_ms=latency[1],
         latency_ci_high_ms=latency[2],
         latency_per_item_ms=latency[0] / batch_size,
-        throughput_ips=sum(w.items for w in windows) / duration,
-        avg_power_w=sum(w.total_energy_j for w in windows) / duration,
+        throughput_ips=batch_size / (latency[0] / 1e3),
+        avg_power_w=power,
         duration_s=duration,
         energy_by_domain=_per_item_by_domain(windows, "energy_j"),
         net_energy_by_domain=_per_item_by_domain(windows, "net_energy_j"),
         overlap_energy_by_domain=_per_item_by_domain(windows, "overlap_energy_j"),
         source="+".join(sorted({w.source for w in windows})),
-        notes=notes,
+        notes=tuple(dict.fromkeys(notes)),
     )
 
 

@@ -89,11 +89,9 @@ class ResultsStore:
 
     def __init__(self, path: str | Path, *, create: bool = True) -> None:
         self.path = resolve_db(path)
-        if not create and not self.path.is_file():
-            raise DataError(
-                f"{self.path}: no results database here; run `energy-profiler profile "
-                "--out FOLDER` first, or pass a folder holding runs.sqlite"
-            )
+        if not create:
+            self._db = self._open_read_only()
+            return
         fresh = not self.path.exists() or self.path.stat().st_size == 0
         if fresh:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -102,6 +100,33 @@ class ResultsStore:
             self._check_or_init(fresh)
         except sqlite3.DatabaseError as exc:
             raise _not_ours(self.path, str(exc)) from exc
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        """Connect with SQLite's read-only mode: reading never changes the file."""
+        if not self.path.is_file():
+            raise DataError(
+                f"{self.path}: no results database here; run `energy-profiler profile "
+                "--out FOLDER` first, or pass a folder holding runs.sqlite"
+            )
+        if self.path.stat().st_size == 0:
+            raise _not_ours(self.path, "the file is empty")
+        uri = f"{self.path.resolve().as_uri()}?mode=ro"
+        try:
+            db = sqlite3.connect(uri, uri=True)
+        except sqlite3.Error as exc:
+            raise DataError(
+                f"{self.path}: cannot open ({exc}); check the file's permissions"
+            ) from exc
+        self._db = db
+        try:
+            self._check_or_init(fresh=False)
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            raise _not_ours(self.path, str(exc)) from exc
+        except DataError:
+            db.close()
+            raise
+        return db
 
     def _check_or_init(self, fresh: bool) -> None:
         db = self._db
@@ -216,6 +241,36 @@ class ResultsStore:
                 (run_id, key, _dumps(config), attempt),
             )
         return attempt
+
+    def resume_config(
+        self, run_id: int, key: str, config: Mapping[str, Any]
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """Pick up a configuration interrupted mid-measurement, or begin it.
+
+        Returns its attempt number and the windows that attempt already stored (as
+        the dicts `write_window` saved), so that only the missing repeats are measured.
+        """
+        row = self._db.execute(
+            "SELECT attempt, status FROM configs WHERE run_id = ? AND config_key = ?",
+            (run_id, key),
+        ).fetchone()
+        if row is None or row[1] != "pending":
+            return self.begin_config(run_id, key, config), []
+        attempt = int(row[0])
+        cur = self._db.execute(
+            "SELECT data FROM windows WHERE run_id = ? AND config_key = ? AND "
+            "attempt = ? ORDER BY repeat",
+            (run_id, key, attempt),
+        )
+        return attempt, [json.loads(r[0]) for r in cur]
+
+    def is_complete(self, run_id: int, key: str) -> bool:
+        """True when the configuration is marked complete in the run."""
+        row = self._db.execute(
+            "SELECT status FROM configs WHERE run_id = ? AND config_key = ?",
+            (run_id, key),
+        ).fetchone()
+        return row is not None and row[0] == "complete"
 
     def write_window(
         self,

@@ -477,42 +477,74 @@ class _Sweep:
         targets: list[tuple[Target, dict[str, Any]]],
         min_window_s: float,
     ) -> None:
-        """Interleaved rounds: repeat r of every configuration, then r + 1."""
+        """Interleaved rounds: repeat r of every configuration, then r + 1.
+
+        A configuration interrupted in an earlier session keeps the windows it stored;
+        only its missing repeats are measured.
+        """
         order_index = self.store.max_order_index(run_id) + 1
         windows: dict[str, list[bench.WindowResult]] = {}
-        attempts = {
-            t.config.key(): self.store.begin_config(
-                run_id, t.config.key(), t.config.to_dict()
+        attempts: dict[str, int] = {}
+        for target, _ in targets:
+            key = target.config.key()
+            attempt, stored = self.store.resume_config(
+                run_id, key, target.config.to_dict()
             )
-            for t, _ in targets
-        }
-        for repeat in range(self.spec.repeats):
+            attempts[key] = attempt
+            windows[key] = [bench.WindowResult.from_dict(w) for w in stored]
+        kept = sum(min(len(w), self.spec.repeats) for w in windows.values())
+        if kept:
+            self.store.add_note(run_id, f"resumed: {kept} stored windows kept")
+            self.total_windows -= kept
+            self.emit("start", f"keeping {kept} windows measured before the interrupt")
+        repeats = self.spec.repeats
+        for repeat in range(repeats):
             for target, quality in list(targets):
-                config = target.config
-                key = config.key()
-                self.emit(
-                    "window", f"{config.label()} [{repeat + 1}/{self.spec.repeats}]", key
-                )
-                try:
-                    window = bench.measure_window(
-                        prof,
-                        target,
-                        repeat=repeat,
-                        order_index=order_index,
-                        min_window_s=min_window_s,
-                    )
-                except BUILD_ERRORS as exc:
+                key = target.config.key()
+                if len(windows[key]) > repeat:
+                    continue  # measured before the interrupt
+                if not self._measure_one(prof, run_id, target, attempts[key],
+                                         windows[key], repeat, order_index,
+                                         min_window_s):  # fmt: skip
                     targets.remove((target, quality))
-                    self.fail(run_id, config, exc)
                     continue
                 order_index += 1
-                samples = window_samples(prof, window, self.origin_s)
-                self.store.write_window(run_id, attempts[key], window, samples)
-                windows.setdefault(key, []).append(window)
-                bench.adapt_batches(target, window, min_window_s)
-                self.done_windows += 1
-                if repeat == self.spec.repeats - 1:
+                if len(windows[key]) == repeats:
                     self.complete(run_id, target, quality, windows[key])
+        for target, quality in targets:  # all windows stored before the interrupt
+            key = target.config.key()
+            if len(windows[key]) >= repeats and not self.store.is_complete(run_id, key):
+                self.complete(run_id, target, quality, windows[key][:repeats])
+
+    def _measure_one(
+        self,
+        prof: Any,
+        run_id: int,
+        target: Target,
+        attempt: int,
+        done: list[bench.WindowResult],
+        repeat: int,
+        order_index: int,
+        min_window_s: float,
+    ) -> bool:
+        """Measure and store one window of `target`; False when it failed."""
+        config = target.config
+        label = f"{config.label()} [{repeat + 1}/{self.spec.repeats}]"
+        self.emit("window", label, config.key())
+        try:
+            window = bench.measure_window(
+                prof, target, repeat=repeat, order_index=order_index,
+                min_window_s=min_window_s,
+            )  # fmt: skip
+        except BUILD_ERRORS as exc:
+            self.fail(run_id, config, exc)
+            return False
+        samples = window_samples(prof, window, self.origin_s)
+        self.store.write_window(run_id, attempt, window, samples)
+        done.append(window)
+        bench.adapt_batches(target, window, min_window_s)
+        self.done_windows += 1
+        return True
 
     def complete(
         self,
@@ -622,22 +654,20 @@ def run_sweep(
     dataset = tk.load_data(spec.data, input_shape=loaded.input_shape)
     tk.check_input(loaded.module, dataset.x_test[:2].float(), source=spec.data)
     configs = plan(spec, loaded.name, devices)
-    with ResultsStore(db_path) as store:
+    factory = profiler_factory or _default_profiler
+    # the sensors open first: a sensor that cannot be used leaves no database behind
+    with factory(spec) as prof, ResultsStore(db_path) as store:
         sweep = _Sweep(spec, store, tk, on_event or (lambda event: None))
-        factory = profiler_factory or _default_profiler
-        with factory(spec) as prof:
-            sweep.origin_s = getattr(prof, "start_time", None) or time.time()
-            run_id, done = _open_run(store, spec, prof, loaded, devices, resume, sweep)
-            pending = [c for c in configs if c.key() not in done]
-            sweep.total_windows = len(pending) * spec.repeats
-            try:
-                _measure(sweep, prof, run_id, pending, loaded, dataset)
-            except KeyboardInterrupt:
-                store.finish_run(run_id, "interrupted")
-                complete = len(store.done_keys(run_id) & {c.key() for c in configs})
-                raise SweepInterrupted(
-                    run_id, store.path, complete, len(configs)
-                ) from None
+        sweep.origin_s = getattr(prof, "start_time", None) or time.time()
+        run_id, done = _open_run(store, spec, prof, loaded, devices, resume, sweep)
+        pending = [c for c in configs if c.key() not in done]
+        sweep.total_windows = len(pending) * spec.repeats
+        try:
+            _measure(sweep, prof, run_id, pending, loaded, dataset)
+        except KeyboardInterrupt:
+            store.finish_run(run_id, "interrupted")
+            complete = len(store.done_keys(run_id) & {c.key() for c in configs})
+            raise SweepInterrupted(run_id, store.path, complete, len(configs)) from None
         store.finish_run(run_id, "complete")
         complete = len(store.done_keys(run_id) & {c.key() for c in configs})
         return SweepResult(

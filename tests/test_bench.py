@@ -77,10 +77,10 @@ def _window(
 
 
 def test_summarize_figures() -> None:
-    windows = [_window(0, 1.0, 0.5), _window(1, 2.0, 0.5), _window(2, 3.0, 0.5)]
+    windows = [_window(0, 1.9, 0.5), _window(1, 2.0, 0.5), _window(2, 2.1, 0.5)]
     s = bench.summarize(windows, batch_size=10)
     assert s.energy_per_inference_j == pytest.approx(0.02)
-    half = 4.302652730 * 0.01 / math.sqrt(3)
+    half = 4.302652730 * 0.001 / math.sqrt(3)
     assert s.energy_per_inference_ci_low_j == pytest.approx(0.02 - half)
     assert s.energy_per_inference_ci_high_j == pytest.approx(0.02 + half)
     assert s.net_energy_per_inference_j == pytest.approx(0.01)
@@ -91,6 +91,28 @@ def test_summarize_figures() -> None:
     assert s.energy_by_domain == pytest.approx({"dram-0": 0.004, "package-0": 0.016})
     assert s.overlap_energy_by_domain == pytest.approx({"psys": 0.04})
     assert s.source == "rapl"
+    assert not any("clipped" in n for n in s.notes)
+
+
+def test_summarize_figures_agree_when_windows_differ() -> None:
+    # a slow window with few items beside fast ones: pooled and mean figures differ
+    windows = [_window(0, 1.0, 0.5, items=400), _window(1, 1.0, 0.5, items=40)]
+    s = bench.summarize(windows, batch_size=10)
+    assert s.energy_per_inference_j == pytest.approx((1 / 400 + 1 / 40) / 2)
+    assert sum(s.energy_by_domain.values()) == pytest.approx(s.energy_per_inference_j)
+    assert s.latency_ms == pytest.approx((0.5 / 40 + 0.5 / 4) / 2 * 1e3)
+    assert s.throughput_ips == pytest.approx(10 / (s.latency_ms / 1e3))
+
+
+def test_summarize_clips_an_interval_below_zero_and_says_so() -> None:
+    windows = [_window(0, 1.0, 0.5), _window(1, 2.0, 0.5), _window(2, 3.0, 0.5)]
+    s = bench.summarize(windows, batch_size=10)
+    assert 0.02 - 4.302652730 * 0.01 / math.sqrt(3) < 0  # the t-interval's low end
+    assert s.energy_per_inference_ci_low_j == 0.0
+    assert s.energy_per_inference_ci_high_j == pytest.approx(
+        0.02 + 4.302652730 * 0.01 / math.sqrt(3)
+    )
+    assert any("energy per inference" in n and "clipped at 0" in n for n in s.notes)
 
 
 def _target(batch_size: int = 4) -> Target:

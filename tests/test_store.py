@@ -91,3 +91,44 @@ def test_refuses_a_newer_schema(tmp_path: Path) -> None:
 def test_missing_database_when_reading(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no results database"):
         ResultsStore(tmp_path / "nope.sqlite", create=False)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"\x00" * 4096, b"not sqlite at all " * 50],
+    ids=["empty", "zeros", "text"],
+)
+def test_reading_refuses_a_non_database_and_never_writes_it(
+    tmp_path: Path, content: bytes
+) -> None:
+    path = tmp_path / "empty.pt"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match="not an energy-profiler results database"):
+        ResultsStore(path, create=False)
+    assert path.read_bytes() == content
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.pt"]
+
+
+def test_reading_refuses_a_sqlite_file_without_our_schema_unchanged(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "other.sqlite"
+    other = sqlite3.connect(path)
+    other.execute("CREATE TABLE t (x)")
+    other.commit()
+    other.close()
+    before = path.read_bytes()
+    with pytest.raises(DataError, match="no meta table"):
+        ResultsStore(path, create=False)
+    assert path.read_bytes() == before
+
+
+def test_reading_opens_read_only(tmp_path: Path) -> None:
+    db = tmp_path / "runs.sqlite"
+    ResultsStore(db).close()
+    before = db.read_bytes()
+    with ResultsStore(db, create=False) as store:
+        assert store.latest_run() is None
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            store.write_run({})
+    assert db.read_bytes() == before

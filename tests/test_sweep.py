@@ -86,23 +86,28 @@ def test_interrupt_keeps_every_stored_window(tmp_path: Path) -> None:
         assert store.read_metadata()["status"] == "interrupted"
 
 
-def test_resume_skips_complete_and_remeasures_incomplete(tmp_path: Path) -> None:
+def test_resume_measures_only_the_missing_windows(tmp_path: Path) -> None:
     db = tmp_path / "runs.sqlite"
+    # first session: A0 B0 C0 A1 stored, interrupted in B1
     with pytest.raises(sweep.SweepInterrupted):
         _run(_spec(), db, FakeProfiler(interrupt_at=5))
     with ResultsStore(db, create=False) as store:
         done = store.done_keys()
+        before = {w["window_id"]: w for w in store.windows()}
     prof = FakeProfiler()
     result = _run(_spec(), db, prof, resume=True)
     assert (result.complete, result.skipped) == (3, 1)
     assert not done & set(prof.names)  # the complete one is not measured again
-    assert len(prof.names) == 2 * 2  # both incomplete configs, all repeats afresh
+    assert len(prof.names) == 2  # B1 and C1 only: B0 and C0 are kept
     with ResultsStore(db, create=False) as store:
         assert len(store.runs()) == 1
-        assert len(store.windows(current_only=False)) == 4 + 4  # nothing dropped
-        assert len(store.windows()) == 6
-        assert len(store.config_rows()) == 3
+        assert len(store.windows(current_only=False)) == 4 + 2
+        after = {w["window_id"]: w for w in store.windows()}
+        assert len(after) == 6 and all(after[i] == w for i, w in before.items())
+        rows = store.config_rows()
+        assert len(rows) == 3 and all(r["repeats"] == 2 for r in rows)
         assert len(store.read_metadata()["sessions"]) == 2
+        assert any("2 stored windows kept" in n for n in store.notes(result.run_id))
 
 
 def test_without_resume_a_new_run_starts(tmp_path: Path) -> None:
@@ -129,3 +134,15 @@ def test_events_count_windows(tmp_path: Path) -> None:
     windows = [e for e in events if e.kind == "window"]
     assert len(windows) == 6 and windows[-1].total == 6
     assert [e.done for e in windows] == list(range(6))
+
+
+def test_unusable_sensor_leaves_no_database(tmp_path: Path) -> None:
+    from profiler.errors import SensorUnavailable
+
+    def no_sensor(spec: SweepSpec) -> FakeProfiler:
+        raise SensorUnavailable("no RAPL zones under /nowhere; fix: pass --rapl-root")
+
+    db = tmp_path / "runs.sqlite"
+    with pytest.raises(SensorUnavailable):
+        sweep.run_sweep(_spec(), db, toolkit=fake_toolkit(), profiler_factory=no_sensor)
+    assert not db.exists()
