@@ -490,11 +490,11 @@ def _run_child(command: Sequence[str]) -> int:
         code = subprocess.run(list(command), check=False).returncode
     except FileNotFoundError:
         raise ConfigError(
-            f"command not found: {command[0]!r}; check the name or give its full path"
+            f"command not found: {command[0]}; check the name or give its full path"
         ) from None
     except PermissionError:
         raise ConfigError(
-            f"cannot execute {command[0]!r}: permission denied; make it executable"
+            f"cannot execute {command[0]}: permission denied; make it executable"
         ) from None
     return 128 - code if code < 0 else code
 

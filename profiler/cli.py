@@ -1,28 +1,40 @@
 """The `energy-profiler` command: profile, report, sensors, run.
 
 Thin by design: it parses options, calls the harness, tables and report, and prints.
-A ProfilerError becomes one line on stderr and exit status 1; usage errors exit 2.
+Every error is one line `error: ...` on stderr. A usage mistake (an unknown option, a
+bad option value, a ConfigError while the options are checked) exits 2; a failure (a
+ProfilerError such as a missing checkpoint or sensor, or an OSError on a user's path)
+exits 1. `run` exits 127 when the command is not found and 126 when it cannot be
+executed, as shells do. The options and paths are checked before any sensor opens.
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
+import os
 import shlex
+import shutil
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
-from profiler.errors import CheckpointError, ProfilerError
+from profiler.errors import CheckpointError, ConfigError, DataError, ProfilerError
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "digits-mlp-wide.pt"
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_CANNOT_EXECUTE = 126
+EXIT_NOT_FOUND = 127
 EXIT_INTERRUPTED = 130
+SENSOR_HINT = "use auto or a comma list of rapl, nvml, estimate"
 ESTIMATE_BANNER = (
     "Energy figures marked 'estimate' are ESTIMATES (this machine's CPU time x a "
     "per-thread share of a TDP figure), not measurements. CO2e is always an estimate."
@@ -30,17 +42,78 @@ ESTIMATE_BANNER = (
 
 
 class _Group(click.Group):
-    """A click group turning ProfilerError and Ctrl-C into one line and an exit code."""
+    """A click group turning every error and Ctrl-C into one line and an exit code."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:  # the group's own options
+            _usage_exit(exc)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # a subcommand's options and arguments
+            _usage_exit(exc)
         except ProfilerError as exc:
-            click.echo(f"error: {exc}", err=True)
-            ctx.exit(1)
+            _fail(str(exc))
+        except OSError as exc:
+            _fail(describe_os_error(exc))
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(EXIT_INTERRUPTED)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _fail(message: str, code: int = EXIT_FAILURE) -> None:
+    """One `error:` line on stderr, then exit with `code`."""
+    click.echo(f"error: {_one_line(message)}", err=True)
+    raise click.exceptions.Exit(code)
+
+
+def _usage_exit(exc: click.UsageError) -> None:
+    """A usage mistake as one line and exit 2 (click's help page for no arguments)."""
+    no_args = getattr(click.exceptions, "NoArgsIsHelpError", None)
+    if no_args is not None and isinstance(exc, no_args):
+        raise exc
+    hint = f"; see '{exc.ctx.command_path} --help'" if exc.ctx is not None else ""
+    _fail(f"{exc.format_message().rstrip('.')}{hint}", EXIT_USAGE)
+
+
+def describe_os_error(exc: OSError) -> str:
+    """An OSError on a user's path as one line naming the path and the fix."""
+    path = exc.filename if exc.filename is not None else ""
+    if isinstance(exc, IsADirectoryError):
+        return f"{path} is a folder; give a file path"
+    if isinstance(exc, (FileExistsError, NotADirectoryError)):
+        return (
+            f"{path}: a file is in the way where a folder is needed; choose another "
+            "path or remove the file"
+        )
+    if isinstance(exc, PermissionError):
+        return f"{path}: permission denied; choose a path you can write, or fix its mode"
+    if isinstance(exc, FileNotFoundError):
+        return f"{path}: no such file or folder; check the path"
+    reason = exc.strerror or str(exc)
+    return f"{path}: {reason}; check the path and the free space" if path else reason
+
+
+@contextlib.contextmanager
+def _usage_errors() -> Iterator[None]:
+    """ConfigError while the options are checked is a usage mistake (exit 2)."""
+    try:
+        yield
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 def _comma(kind: Callable[[str], Any], name: str) -> Callable[..., tuple]:
@@ -222,20 +295,23 @@ def profile(checkpoint: Path | None, out: Path, resume: bool, **opts: Any) -> No
     run = _runner(
         opts.pop("ray_address"), opts.pop("ray_resources"), opts.pop("ray_share_cpus")
     )
-
     methods, formats = _model_choices()
     _known(opts["methods"], methods, "--method")
     _known(opts["formats"], formats, "--format")
     _known(opts["dtypes"], _dtype_choices(), "--dtype")
-    sensors = opts.pop("sensors")
-    spec = sweep.SweepSpec(
-        checkpoint=checkpoint or default_checkpoint(),
-        min_window_s=opts.pop("min_window"),
-        idle_s=opts.pop("idle"),
-        sensors="auto" if sensors == "auto" else tuple(sensors.split(",")),
-        **opts,
-    )
-    db = out / "runs.sqlite"  # the folder is made when the run starts
+    sensors = parse_sensors(opts.pop("sensors"))
+    check_profile_options(opts)
+    checkpoint = check_profile_paths(checkpoint, opts["data"], out)
+    with _usage_errors():
+        spec = sweep.SweepSpec(
+            checkpoint=checkpoint,
+            min_window_s=opts.pop("min_window"),
+            idle_s=opts.pop("idle"),
+            sensors=sensors if sensors == "auto" else tuple(sensors),
+            **opts,
+        )
+        spec.validate()
+    db = out / "runs.sqlite"
     try:
         result = _with_progress(
             lambda on_event: run(spec, db, resume=resume, on_event=on_event)
@@ -255,6 +331,78 @@ def profile(checkpoint: Path | None, out: Path, resume: bool, **opts: Any) -> No
     click.echo(f"wrote {out / 'results.csv'}, {db}, {report}")
 
 
+def parse_sensors(value: str, option: str = "--sensors") -> str | list[str]:
+    """ "auto" or a list of known sensor names, else a usage error naming the option."""
+    from profiler.sensors import KNOWN
+
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    if names == ["auto"]:
+        return "auto"
+    bad = [n for n in names if n not in KNOWN]
+    if not names or bad:
+        which = f" {', '.join(bad)}" if len(names) > 1 else ""
+        raise click.UsageError(f"{option} {value}: unknown sensor{which}; {SENSOR_HINT}")
+    return names
+
+
+def _number(value: float) -> str:
+    return format(value, "g")
+
+
+def check_profile_options(opts: dict[str, Any]) -> None:
+    """Usage errors (exit 2) for option values `profile` cannot use, naming the option."""
+    problems = []
+    for value in opts["sparsities"]:
+        if not 0 < value < 1:
+            problems.append(
+                f"--sparsity {_number(value)}: a target sparsity is the fraction of "
+                "weights removed; give values strictly between 0 and 1, e.g. 0.5,0.9"
+            )
+    if opts["methods"] and not opts["sparsities"]:
+        problems.append("--sparsity: give at least one value, e.g. 0.5,0.9")
+    for value in opts["batch_sizes"] or (0,):
+        if value < 1:
+            problems.append(f"--batch-size {value}: give positive integers, e.g. 32,64")
+    if not opts["devices"]:
+        problems.append("--device: give cpu, cuda, cuda:N or all")
+    checks = [
+        ("--repeats", opts["repeats"], lambda v: v >= 1, "give at least 1"),
+        ("--min-window", opts["min_window"], lambda v: v > 0, "give positive seconds"),
+        ("--idle", opts["idle"], lambda v: v >= 0, "give 0 or more seconds"),
+        ("--threads", opts["threads"], lambda v: v >= 1, "give at least 1"),
+        (
+            "--finetune-epochs",
+            opts["finetune_epochs"],
+            lambda v: v >= 0,
+            "give 0 (no fine-tuning) or a positive number of epochs",
+        ),
+    ]
+    for option, value, ok, fix in checks:
+        if value is not None and not ok(value):
+            problems.append(f"{option} {_number(value)}: {fix}")
+    if problems:
+        raise click.UsageError(problems[0])
+
+
+def check_profile_paths(checkpoint: Path | None, data: str, out: Path) -> Path:
+    """The checkpoint to profile; failures (exit 1) for missing inputs or a bad --out."""
+    checkpoint = checkpoint or default_checkpoint()
+    if not checkpoint.exists():
+        raise CheckpointError(
+            f"checkpoint {checkpoint} does not exist; pass the path of a checkpoint "
+            "file, e.g. models/digits-mlp.pt"
+        )
+    if data != "digits" and not Path(data).is_file():
+        raise DataError(f"data {data} does not exist; use 'digits' or a .pt/.csv file")
+    if out.exists() and not out.is_dir():
+        raise ProfilerError(
+            f"--out {out} is a file, but OUT is the folder the results go to (made if "
+            "missing); choose another --out or remove the file"
+        )
+    out.mkdir(parents=True, exist_ok=True)  # an unusable --out fails before any sensor
+    return checkpoint
+
+
 def _runner(address: str | None, resources: str | None, share_cpus: bool) -> Callable:
     """run_sweep on this machine, or run_distributed through Ray with --ray."""
     if address is None:
@@ -265,8 +413,9 @@ def _runner(address: str | None, resources: str | None, share_cpus: bool) -> Cal
         return run_sweep
     from profiler import distributed
 
-    placement = distributed.parse_resources(resources, share_cpus=share_cpus)
-    distributed.import_ray()  # a missing extra fails before any work
+    with _usage_errors():
+        placement = distributed.parse_resources(resources, share_cpus=share_cpus)
+    distributed.import_ray()  # a missing extra fails (exit 1) before any work
 
     def run(spec: Any, db: Path, **kwargs: Any) -> Any:
         return distributed.run_distributed(
@@ -297,6 +446,13 @@ def _with_progress(work: Callable[[Callable], Any]) -> Any:
     )
 
     console = Console(stderr=True)
+    if not console.is_terminal:  # a log or a pipe: no live bar, no stray blank line
+
+        def quiet(event: Any) -> None:
+            if event.kind == "failed":
+                click.echo(f"skipped: {event.message}", err=True)
+
+        return work(quiet)
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -362,6 +518,23 @@ def _fmt(value: Any, spec: str = ".3g") -> str:
         return str(value)
 
 
+def half_width(low: Any, high: Any) -> float | None:
+    """Half the CI's width; None when a bound is missing (one repeat gives no CI)."""
+    try:
+        half = (float(high) - float(low)) / 2
+    except (TypeError, ValueError):
+        return None
+    return half if half == half else None
+
+
+def _scaled(value: Any, factor: float) -> Any:
+    """`value * factor`, or the missing value as it is."""
+    try:
+        return float(value) * factor
+    except (TypeError, ValueError):
+        return value
+
+
 def _variant(r: Any) -> str:
     """ "dense" or "magnitude 90% csr", with the dtype when it is not fp32."""
     dtype = getattr(r, "dtype", "fp32") or "fp32"
@@ -394,13 +567,17 @@ def _print_summary(frame: Any, result: Any) -> None:
         left = head in heads[:2]
         table.add_column(head, justify="left" if left else "right", no_wrap=True)
     for r in frame.itertuples():
-        half = (r.energy_per_inference_ci_high_j - r.energy_per_inference_ci_low_j) / 2
+        half = half_width(
+            r.energy_per_inference_ci_low_j, r.energy_per_inference_ci_high_j
+        )
         table.add_row(
             _variant(r), f"{r.device} bs={r.batch_size}",
-            _fmt(r.measured_sparsity, ".2f"), _fmt(r.energy_per_inference_j * 1e3),
-            _fmt(half * 1e3, ".2g"), _fmt(r.energy_ratio_vs_dense, ".2f"),
+            _fmt(r.measured_sparsity, ".2f"),
+            _fmt(_scaled(r.energy_per_inference_j, 1e3)),
+            "n/a" if half is None else _fmt(half * 1e3, ".2g"),
+            _fmt(r.energy_ratio_vs_dense, ".2f"),
             _fmt(r.latency_ms), _fmt(r.throughput_ips, ".0f"), _fmt(r.avg_power_w),
-            _fmt(r.accuracy, ".3f"), _fmt(r.co2_per_inference_g * 1e6),
+            _fmt(r.accuracy, ".3f"), _fmt(_scaled(r.co2_per_inference_g, 1e6)),
         )  # fmt: skip
     console.print(table)
     if est:
@@ -421,10 +598,20 @@ def report(runs: tuple[Path, ...], out: Path) -> None:
     """Write the HTML report of RUNS (a runs.sqlite or an output folder; two compare)."""
     if len(runs) > 2:
         raise click.UsageError("give one RUNS, or two to compare")
-    from profiler.store import ResultsStore
+    from profiler.store import ResultsStore, resolve_db
 
+    if out.is_dir():
+        raise ProfilerError(
+            f"-o {out} is a folder; give the report's file name, e.g. -o "
+            f"{out / 'report.html'}"
+        )
     for path in runs:
-        ResultsStore(path, create=False).close()  # a clear error for a wrong file
+        ResultsStore(path, create=False).close()  # read-only: a clear error, no write
+        if resolve_db(path).resolve() == out.resolve():
+            raise ProfilerError(
+                f"-o {out} is the results database being reported; give another file, "
+                "e.g. -o report.html"
+            )
     click.echo(f"wrote {_write_report(list(runs), out)}")
 
 
@@ -470,11 +657,47 @@ def run(sensor_names: str, rapl_root: str | None, command: tuple[str, ...]) -> N
     """Measure a whole COMMAND, like `time`: energy: run -- COMMAND [ARGS]."""
     from profiler.bench import measure_command
 
-    names = "auto" if sensor_names == "auto" else sensor_names.split(",")
+    names = parse_sensors(sensor_names)
+    problem = command_problem(command[0])
+    if problem is not None:
+        _fail(problem[1], problem[0])
     result = measure_command(list(command), sensors=names, rapl_root=rapl_root)
     for line in describe_command(result):
         click.echo(line, err=True)
     sys.exit(result.exit_code)
+
+
+def command_problem(name: str) -> tuple[int, str] | None:
+    """(exit status, message) as a shell gives them when `name` cannot run, else None.
+
+    127: not found; 126: found but not executable (no x bit, or a folder).
+    """
+    if os.sep not in name and not (os.altsep and os.altsep in name):
+        if shutil.which(name) is not None:
+            return None
+        if not any(
+            os.path.isfile(os.path.join(d, name))
+            for d in os.environ.get("PATH", "").split(os.pathsep)
+            if d
+        ):
+            return EXIT_NOT_FOUND, (
+                f"command not found: {name}; check the name or give its full path"
+            )
+        return EXIT_CANNOT_EXECUTE, (
+            f"cannot execute {name}: permission denied; make it executable "
+            f"(chmod +x) or run it through its interpreter"
+        )
+    path = Path(name)
+    if not path.exists():
+        return EXIT_NOT_FOUND, f"command not found: {name}; check the path"
+    if path.is_dir():
+        return EXIT_CANNOT_EXECUTE, f"cannot execute {name}: it is a folder"
+    if not os.access(path, os.X_OK):
+        return EXIT_CANNOT_EXECUTE, (
+            f"cannot execute {name}: permission denied; make it executable "
+            f"(chmod +x {shlex.quote(name)}) or run it through its interpreter"
+        )
+    return None
 
 
 def describe_command(result: Any) -> list[str]:

@@ -137,7 +137,164 @@ def test_run_passes_exit_code_and_prints_energy() -> None:
     assert "command CPU time" in result.stderr
 
 
-def test_run_unknown_command_is_one_line() -> None:
-    result = _invoke("run", "--", "no-such-command-xyz")
+def _only_error_line(result) -> str:
+    """stderr is exactly one `error:` line: no blank line, usage block or warning."""
+    assert "Traceback" not in result.output + result.stderr
+    assert result.stderr.splitlines() == [result.stderr.strip()], result.stderr
+    assert result.stderr.startswith("error: "), result.stderr
+    return result.stderr.strip()
+
+
+@pytest.mark.parametrize(
+    "name, code",
+    [("no-such-command-xyz", 127), ("/nonexistent/cmd", 127)],
+)
+def test_run_unknown_command_exits_127(name: str, code: int) -> None:
+    result = _invoke("run", "--", name)
+    assert result.exit_code == code
+    assert f"command not found: {name};" in _only_error_line(result)
+
+
+def test_run_not_executable_exits_126(tmp_path: Path) -> None:
+    script = tmp_path / "script.sh"
+    script.write_text("#!/bin/sh\nexit 0\n")
+    script.chmod(0o644)
+    for target in (script, tmp_path):
+        result = _invoke("run", "--", str(target))
+        assert result.exit_code == 126, target
+        assert f"cannot execute {target}" in _only_error_line(result)
+
+
+def test_one_repeat_prints_na_for_the_missing_ci(tiny: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = _invoke("profile", str(tiny), "--method", "magnitude", "--sparsity", "0.5",
+                     "--format", "dense", "--out", str(out), "--repeats", "1",
+                     "--min-window", "0.05", "--idle", "0.1")  # fmt: skip
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "n/a" in result.output and "2 of 2 configurations complete" in result.output
+    for name in ("results.csv", "runs.sqlite", "report.html"):
+        assert (out / name).stat().st_size > 0, name
+
+
+def test_half_width_is_none_without_bounds() -> None:
+    assert cli.half_width(1.0, 3.0) == 1.0
+    assert cli.half_width(None, 3.0) is None
+    assert cli.half_width(float("nan"), 3.0) is None
+
+
+def test_out_that_is_a_file_is_one_line(tiny: Path, tmp_path: Path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("keep me")
+    result = _invoke("profile", str(tiny), "--out", str(afile), *FAST)
     assert result.exit_code == 1
-    assert "no-such-command-xyz" in _one_error_line(result)
+    line = _only_error_line(result)
+    assert f"--out {afile} is a file" in line and "choose another --out" in line
+    assert afile.read_text() == "keep me"
+
+
+def test_out_below_a_file_is_one_line(tiny: Path, tmp_path: Path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("keep me")
+    result = _invoke("profile", str(tiny), "--out", str(afile / "sub"), *FAST)
+    assert result.exit_code == 1
+    assert str(afile) in _only_error_line(result)
+
+
+def test_os_errors_become_one_line() -> None:
+    exc = PermissionError(13, "Permission denied", "/ro/report.html")
+    assert cli.describe_os_error(exc).startswith("/ro/report.html: permission denied;")
+    exc = IsADirectoryError(21, "Is a directory", "/tmp")
+    assert cli.describe_os_error(exc) == "/tmp is a folder; give a file path"
+
+
+@pytest.fixture
+def runs_db(tmp_path: Path) -> Path:
+    from profiler.store import ResultsStore
+
+    db = tmp_path / "o" / "runs.sqlite"
+    ResultsStore(db).close()
+    return db
+
+
+def test_report_to_a_folder_is_one_line(runs_db: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "dir"
+    folder.mkdir()
+    result = _invoke("report", str(runs_db), "-o", str(folder))
+    assert result.exit_code == 1
+    line = _only_error_line(result)
+    assert f"-o {folder} is a folder" in line and str(folder / "report.html") in line
+
+
+def test_report_never_overwrites_its_input(runs_db: Path) -> None:
+    before = runs_db.read_bytes()
+    result = _invoke("report", str(runs_db.parent), "-o", str(runs_db))
+    assert result.exit_code == 1
+    assert "is the results database being reported" in _only_error_line(result)
+    assert runs_db.read_bytes() == before
+
+
+@pytest.mark.parametrize("content", [b"", b"not sqlite at all " * 50])
+def test_report_of_a_non_database_leaves_it_unchanged(
+    tmp_path: Path, content: bytes
+) -> None:
+    source = tmp_path / "empty.pt"
+    source.write_bytes(content)
+    result = _invoke("report", str(source), "-o", str(tmp_path / "r.html"))
+    assert result.exit_code == 1
+    assert str(source) in _only_error_line(result)
+    assert source.read_bytes() == content
+    assert not (tmp_path / "r.html").exists()
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--sparsity", "1.5"], "error: --sparsity 1.5: "),
+        (["--sparsity", "0"], "error: --sparsity 0: "),
+        (["--sensors", "bogus"], "error: --sensors bogus: unknown sensor; use auto or "
+                                 "a comma list of rapl, nvml, estimate"),
+        (["--finetune-epochs", "-1"], "error: --finetune-epochs -1: "),
+        (["--repeats", "0"], "error: --repeats 0: "),
+        (["--batch-size", "0"], "error: --batch-size 0: "),
+        (["--idle", "-1"], "error: --idle -1: "),
+        (["--bogus"], "error: No such option '--bogus'"),
+        (["--sparsity", "lots"], "error: Invalid value for '--sparsity'"),
+        (["--ray", "local", "--ray-resources", "x"], "error: --ray-resources 'x'"),
+    ],
+)  # fmt: skip
+def test_usage_mistakes_are_one_line_and_exit_2(
+    tiny: Path, tmp_path: Path, args: list[str], words: str
+) -> None:
+    out = tmp_path / "o"
+    result = _invoke("profile", str(tiny), "--out", str(out), *args)
+    assert result.exit_code == 2
+    line = _only_error_line(result)
+    assert line.startswith(words), line
+    assert "got (" not in line and "['" not in line, line  # no Python reprs
+    assert not out.exists()
+
+
+def test_usage_mistake_of_run_and_group_is_one_line() -> None:
+    for args in (["run", "--sensors", "nope", "--", "true"], ["--bogus"], ["nosuch"]):
+        result = _invoke(*args)
+        assert result.exit_code == 2, args
+        _only_error_line(result)
+
+
+def test_help_still_works() -> None:
+    for args in (["--help"], ["profile", "--help"], ["run", "--help"]):
+        result = _invoke(*args)
+        assert result.exit_code == 0 and "Usage:" in result.output, args
+
+
+def test_missing_checkpoint_is_the_only_line(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.pt"
+    result = _invoke("profile", str(missing), "--out", str(tmp_path / "o"))
+    assert result.exit_code == 1
+    assert str(missing) in _only_error_line(result)  # no sensor warning before it
+
+
+def test_missing_data_is_the_only_line(tiny: Path, tmp_path: Path) -> None:
+    result = _invoke("profile", str(tiny), "--data", str(tmp_path / "no.csv"))
+    assert result.exit_code == 1
+    assert "no.csv does not exist" in _only_error_line(result)

@@ -28,6 +28,7 @@ DIGITS_TEST_SIZE = 0.25
 DIGITS_SEED = 0
 _PT_EXPECTED = "expected a torch.save dict with an 'inputs' tensor and optional 'labels'"
 _CSV_EXPECTED = "expected numeric feature columns and an optional integer 'label' column"
+_CSV_ROWS = "numeric feature values and, in a 'label' column, the integer class"
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,28 @@ def load_data(spec: str | Path, *, input_shape: Sequence[int] | None = None) -> 
             raise DataError(
                 f"data {path} does not exist; use 'digits' or a .pt/.csv file"
             )
-        data = _from_csv(path) if path.suffix.lower() == ".csv" else _from_pt(path)
+        if path.suffix.lower() == ".csv":
+            return _csv_reshaped(path, input_shape)
+        data = _from_pt(path)
     return _reshaped(data, input_shape) if input_shape else data
+
+
+def _csv_reshaped(path: Path, input_shape: Sequence[int] | None) -> Dataset:
+    """A CSV as a Dataset; a shape mismatch without a 'label' column says so."""
+    data = _from_csv(path)
+    if not input_shape:
+        return data
+    try:
+        return _reshaped(data, input_shape)
+    except DataError:
+        if data.has_labels:
+            raise
+        columns = data.x_test[0].numel()
+        raise DataError(
+            f"data {path} has no 'label' column; its {columns} columns are all used "
+            f"as features, but the model takes {_prod(input_shape)}: name the label "
+            "column 'label', or drop the extra columns"
+        ) from None
 
 
 def _digits() -> Dataset:
@@ -107,8 +128,18 @@ def _from_csv(path: Path) -> Dataset:
 
     try:
         frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise DataError(
+            f"data {path} is empty; expected a header line, then one row per item: "
+            f"{_CSV_ROWS}"
+        ) from None
     except Exception as err:  # pandas raises ParserError, UnicodeDecodeError, ...
         raise DataError(f"data {path} is not a readable CSV; {_CSV_EXPECTED}") from err
+    if frame.empty and frame.shape[1] > 0:
+        raise DataError(
+            f"data {path} has a header but no rows; expected one row per item: "
+            f"{_CSV_ROWS}"
+        )
     labels = None
     if "label" in frame.columns:
         labels = torch.tensor(_numeric(frame.pop("label"), path).to_numpy())

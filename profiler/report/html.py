@@ -7,6 +7,7 @@ frames they build themselves.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -45,6 +46,13 @@ SOURCE_CAVEATS = {
         "measurement; it cannot tell a sparse kernel's power from a dense one's."
     ),
 }
+#: Claims whose evidence is energy: with estimated figures each carries a marker.
+ENERGY_CLAIMS = frozenset({1, 5, 6, 7})
+ESTIMATE_MARK = "estimate"
+ESTIMATE_NOTE = (
+    "Energy figures are estimates (CPU time x a TDP share), not measurements; the "
+    "verdict rests on them."
+)
 ESTIMATE_BANNER = (
     "Figures are estimates from CPU time and TDP, not measurements: no energy "
     "counter (RAPL or NVML) was readable on this machine."
@@ -164,7 +172,7 @@ def _sources(run: RunData) -> list[str]:
 # ---------------------------------------------------------------- page parts
 
 
-def _claim_view(claim: Claim) -> dict[str, Any]:
+def _claim_view(claim: Claim, estimate: bool = False) -> dict[str, Any]:
     rows = [
         {
             "group": e.group,
@@ -177,7 +185,12 @@ def _claim_view(claim: Claim) -> dict[str, Any]:
         }
         for e in claim.evidence
     ]
-    return {"claim": claim, "rule": RULES[claim.id], "rows": rows}
+    return {
+        "claim": claim,
+        "rule": RULES[claim.id],
+        "rows": rows,
+        "estimate": estimate and claim.id in ENERGY_CLAIMS,
+    }
 
 
 def _table(frame: pd.DataFrame) -> dict[str, Any]:
@@ -339,18 +352,22 @@ def render_page(runs: Sequence[RunData], *, accuracy_tolerance: float = 0.01) ->
     """The report page as a string; the first run is reported, later ones compared."""
     if not runs:
         raise ConfigError("report: no run given; pass a runs.sqlite or an output folder")
+    runs = [dataclasses.replace(r, results=numeric_columns(r.results)) for r in runs]
     run = runs[0]
     frame = run.results
     sources = _sources(run)
+    estimate = "estimate" in sources
     context = {
         "title": _title(frame),
         "runs": [str(r.path) for r in runs],
-        "estimate": "estimate" in sources,
+        "estimate": estimate,
         "banner": ESTIMATE_BANNER,
+        "estimate_mark": ESTIMATE_MARK,
+        "estimate_note": ESTIMATE_NOTE,
         "summary": claims_mod.summarize(frame, accuracy_tolerance),
         "tolerance_points": accuracy_tolerance * 100,
         "claims": [
-            _claim_view(c)
+            _claim_view(c, estimate)
             for c in claims_mod.all_claims(frame, accuracy_tolerance=accuracy_tolerance)
         ],
         "plots": _plots(run),
@@ -365,6 +382,19 @@ def render_page(runs: Sequence[RunData], *, accuracy_tolerance: float = 0.01) ->
         "empty": frame.empty,
     }
     return _environment().get_template("report.html.j2").render(**context)
+
+
+def numeric_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Numbers stored with gaps (None: no CI from one repeat) as floats with NaN."""
+    out = frame.copy()
+    for column in out.columns:
+        values = out[column]
+        if values.dtype != object:
+            continue
+        converted = pd.to_numeric(values, errors="coerce").astype(float)
+        if converted.notna().sum() == values.notna().sum():
+            out[column] = converted
+    return out
 
 
 def _title(frame: pd.DataFrame) -> str:

@@ -52,6 +52,41 @@ def test_csv_with_and_without_label_column(tmp_path: Path) -> None:
     assert load_data(path).y_test is None
 
 
+def test_csv_without_label_column_names_the_missing_column(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    header = ",".join(f"f{i}" for i in range(64)) + ",digit"
+    path.write_text(header + "\n" + ",".join(["0.5"] * 64 + ["3"]) + "\n")
+    with pytest.raises(DataError) as err:
+        load_data(path, input_shape=(64,))
+    message = str(err.value)
+    assert f"data {path} has no 'label' column" in message
+    assert "its 65 columns are all used as features" in message
+    assert "the model takes 64" in message and "\n" not in message
+    path.write_text(header.replace("digit", "label") + "\n" + "0.5," * 64 + "3\n")
+    assert load_data(path, input_shape=(64,)).y_test.tolist() == [3]
+
+
+def test_csv_without_labels_that_fits_is_unlabelled(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text("a,b,c,d\n0.1,0.2,0.3,0.4\n")
+    data = load_data(path, input_shape=(1, 2, 2))
+    assert data.y_test is None and data.x_test.shape == (1, 1, 2, 2)
+
+
+@pytest.mark.parametrize(
+    "content, words",
+    [("a,b,label\n", "has a header but no rows"), ("", "is empty")],
+    ids=["header-only", "zero-bytes"],
+)
+def test_csv_without_rows_says_so(tmp_path: Path, content: str, words: str) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text(content)
+    with pytest.raises(DataError) as err:
+        load_data(path, input_shape=(2,))
+    assert f"data {path} {words}" in str(err.value)
+    assert "one row per item" in str(err.value) and "'label'" in str(err.value)
+
+
 class _Hostile:
     def __init__(self, marker: Path) -> None:
         self.marker = marker

@@ -179,3 +179,42 @@ def test_render_report_errors(tmp_path):
         render_report([tmp_path / "missing"], tmp_path / "r.html")
     with pytest.raises(ConfigError, match="tolerance"):
         render_report([tmp_path], tmp_path / "r.html", accuracy_tolerance=2)
+
+
+def _section(page: str, start: str, end: str) -> str:
+    return page.split(start, 1)[1].split(end, 1)[0]
+
+
+def test_estimates_are_marked_at_the_summary_and_energy_claims(frame):
+    page = _page(frame)  # the frame's source is "estimate"
+    summary = _section(page, 'id="summary-text"', "</p>")
+    assert 'data-estimate="summary"' in summary and ">estimate</span>" in summary
+    assert "not measurements" in summary
+    for claim_id in (1, 5, 6, 7):
+        section = _section(page, f'id="claim-{claim_id}"', "</section>")
+        heading = section.split("</h3>", 1)[0]
+        assert f'data-estimate="claim-{claim_id}"' in heading, claim_id
+        rows = section.split("<table", 1)[1] if "<table" in section else ""
+        for cell in re.findall(r'<td class="num" data-value="[^"]+">(.*?)</td>', rows):
+            assert "estimate" in cell, (claim_id, cell)
+    for claim_id in (2, 3, 4):  # latency, storage, accuracy: not energy
+        section = _section(page, f'id="claim-{claim_id}"', "</section>")
+        assert "data-estimate" not in section, claim_id
+
+
+def test_measured_figures_carry_no_estimate_marker(frame):
+    run = RunData(
+        Path("x"), frame.assign(source="rapl"), _timeline().assign(source="rapl")
+    )
+    page = render_page([run])
+    assert "data-estimate" not in page and 'class="estimate-mark"' not in page
+
+
+def test_one_repeat_without_ci_renders(frame):
+    gaps = frame.astype(object)
+    for column in ("energy_per_inference_ci_low_j", "energy_per_inference_ci_high_j",
+                   "latency_ci_low_ms", "latency_ci_high_ms"):  # fmt: skip
+        if column in gaps:
+            gaps[column] = None
+    page = render_page([RunData(Path("x"), gaps)])
+    assert 'id="claim-7"' in page
