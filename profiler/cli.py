@@ -290,7 +290,7 @@ def _dtype_choices() -> tuple[str, ...]:
 )
 def profile(checkpoint: Path | None, out: Path, resume: bool, **opts: Any) -> None:
     """Profile CHECKPOINT dense and sparse [default: models/digits-mlp-wide.pt]."""
-    from profiler import sweep
+    from profiler import carbon, sweep
 
     run = _runner(
         opts.pop("ray_address"), opts.pop("ray_resources"), opts.pop("ray_share_cpus")
@@ -311,6 +311,7 @@ def profile(checkpoint: Path | None, out: Path, resume: bool, **opts: Any) -> No
             **opts,
         )
         spec.validate()
+        carbon.carbon_intensity_g_per_kwh(spec.country)  # an unknown --country
     db = out / "runs.sqlite"
     try:
         result = _with_progress(

@@ -47,6 +47,11 @@ SEMI_STRUCTURED = "semi-structured"
 _DTYPES = ("fp32", "bf16", "fp16", "int8")  # profiler.models.precision.DTYPES
 
 
+def _csv(values: Sequence[Any]) -> str:
+    """Values as the user typed them: a comma list."""
+    return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+
+
 @dataclass(frozen=True)
 class SweepSpec:
     """Everything a `profile` run is asked to do."""
@@ -74,24 +79,28 @@ class SweepSpec:
     def validate(self) -> None:
         """Raise ConfigError for values that make no sense."""
         if self.repeats < 1:
-            raise ConfigError(f"--repeats must be at least 1, got {self.repeats}")
+            raise ConfigError(f"--repeats {self.repeats}: give at least 1")
         if self.min_window_s is not None and self.min_window_s <= 0:
-            raise ConfigError(f"--min-window must be positive, got {self.min_window_s}")
+            raise ConfigError(
+                f"--min-window {self.min_window_s}: give a positive number of seconds"
+            )
         if self.idle_s < 0:
-            raise ConfigError(f"--idle must be >= 0 seconds, got {self.idle_s}")
+            raise ConfigError(f"--idle {self.idle_s}: give 0 or more seconds")
         if any(b < 1 for b in self.batch_sizes) or not self.batch_sizes:
-            raise ConfigError(f"--batch-size must be positive, got {self.batch_sizes}")
+            raise ConfigError(
+                f"--batch-size {_csv(self.batch_sizes)}: each must be 1 or more"
+            )
         if any(not 0 < s < 1 for s in self.sparsities):
             raise ConfigError(
-                f"--sparsity values must lie strictly between 0 and 1, got "
-                f"{self.sparsities}"
+                f"--sparsity {_csv(self.sparsities)}: every level must lie strictly "
+                "between 0 and 1 (the fraction of weights removed)"
             )
         if not self.dtypes or any(d not in _DTYPES for d in self.dtypes):
             raise ConfigError(
-                f"--dtype must be a comma list of {_DTYPES}, got {self.dtypes}"
+                f"--dtype {_csv(self.dtypes)}: use a comma list of {', '.join(_DTYPES)}"
             )
         if self.threads is not None and self.threads < 1:
-            raise ConfigError(f"--threads must be at least 1, got {self.threads}")
+            raise ConfigError(f"--threads {self.threads}: give at least 1")
 
     def settings(self) -> dict[str, Any]:
         """The spec as plain values, for the run's metadata."""

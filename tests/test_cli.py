@@ -91,8 +91,9 @@ def test_bad_checkpoint_path_is_one_line(tmp_path: Path) -> None:
 
 def test_unknown_country_is_one_line(tiny: Path, tmp_path: Path) -> None:
     result = _invoke("profile", str(tiny), "--country", "ZZZ", "--out", str(tmp_path))
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage mistake, found before anything is measured
     assert "ZZZ" in _one_error_line(result)
+    assert not (tmp_path / "runs.sqlite").exists()
 
 
 @pytest.mark.parametrize(

@@ -49,10 +49,15 @@ def _label(row: pd.Series) -> str:
     return f"{row['method']} {level} {row['format']} {row['dtype']}"
 
 
+def _number(value: object) -> float:
+    """A float, NaN for a missing value (one repeat gives no interval)."""
+    return float("nan") if value is None or pd.isna(value) else float(value)
+
+
 def _candidate(row: pd.Series, group: str, base: pd.Series) -> Evidence:
     """A row of the table: one eligible variant, energy as a ratio to dense fp32."""
-    energy = [float(row[c]) for c in _ENERGY]
-    base_e = [float(base[c]) for c in _ENERGY]
+    energy = [_number(row[c]) for c in _ENERGY]
+    base_e = [_number(base[c]) for c in _ENERGY]
     low, high = ratio_bounds(*(pd.Series([v]) for v in (*energy[1:], *base_e[1:])))
     drop = (float(base["accuracy"]) - float(row["accuracy"])) * 100
     return Evidence(
@@ -69,7 +74,7 @@ def _candidate(row: pd.Series, group: str, base: pd.Series) -> Evidence:
 
 def _compare(best_p: pd.Series, best_s: pd.Series, setting: str) -> Evidence:
     """The verdict row: best precision-only over best sparsity-only energy."""
-    values = [pd.Series([float(r[c])]) for r in (best_p, best_s) for c in _ENERGY[1:]]
+    values = [pd.Series([_number(r[c])]) for r in (best_p, best_s) for c in _ENERGY[1:]]
     low, high = ratio_bounds(*values)
     low_f, high_f = float(low.iloc[0]), float(high.iloc[0])
     ratio = float(best_p[_ENERGY[0]]) / float(best_s[_ENERGY[0]])
