@@ -48,7 +48,7 @@ MARKERS = ("circle", "square", "triangle", "diamond")
 FORMAT_MARKERS = {"dense": "circle", "csr": "square", "auto": "triangle"}
 DOMAIN_KINDS = {
     "package": "CPU package",
-    "cpu": "CPU package",
+    "cpu": "CPU (estimate)",  # the estimate's one domain: no package was read
     "dram": "DRAM",
     "gpu": "GPU",
 }
@@ -576,7 +576,7 @@ def _accuracy_range(percent: np.ndarray) -> tuple[float, float]:
 
 
 def domain_energy_j(row: Mapping[str, object]) -> dict[str, float]:
-    """Energy per inference by kind of domain (CPU package, DRAM, GPU, other).
+    """Energy per inference by kind of domain (CPU package or estimate, DRAM, GPU).
 
     The stored ``energy_by_domain`` JSON gives each counted domain's share; shares are
     scaled to the row's energy per inference. Overlapping domains (core, uncore, psys)
@@ -619,7 +619,7 @@ def energy_by_domain(frame: pd.DataFrame) -> str:
         return ""
     kinds = [
         k
-        for k in ("CPU package", "DRAM", "GPU", "other")
+        for k in ("CPU package", "CPU (estimate)", "DRAM", "GPU", "other")
         if any(k in parts for _, parts in rows)
     ]
     top = max(sum(parts.values()) for _, parts in rows)

@@ -41,6 +41,8 @@ def test_domain_energy_scales_shares_and_skips_overlaps():
     }
     assert plots.domain_energy_j(gpu) == {"GPU": 1.0}
     assert plots.domain_energy_j({"energy_by_domain": "not json"}) == {}
+    estimate = {"energy_per_inference_j": 1.0, "energy_by_domain": '{"cpu": 1.0}'}
+    assert plots.domain_energy_j(estimate) == {"CPU (estimate)": 1.0}  # not a package
 
 
 def test_every_plot_is_well_formed_svg(make_frame):
