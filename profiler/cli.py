@@ -587,6 +587,11 @@ def _print_summary(frame: Any, result: Any) -> None:
         f"{result.complete} of {result.total} configurations complete "
         f"({result.skipped} from before, {len(result.failed)} failed) "
         f"in {result.wall_s:.0f} s"
+        + (
+            f"; {result.kept_windows} windows measured before the interrupt were kept"
+            if getattr(result, "kept_windows", 0)
+            else ""
+        )
     )
     for key, error in result.failed:
         console.print(f"failed: {key}: {error}", markup=False)

@@ -131,6 +131,7 @@ class SweepResult:
     skipped: int  # complete before this session (--resume)
     failed: tuple[tuple[str, str], ...]  # (config key, error)
     wall_s: float
+    kept_windows: int = 0  # windows of interrupted configurations kept (--resume)
 
 
 class SweepInterrupted(Exception):
@@ -432,6 +433,7 @@ class _Sweep:
         self.done_windows = 0
         self.total_windows = 0
         self.failed: list[tuple[str, str]] = []
+        self.kept_windows = 0
         self.origin_s = time.time()  # unix time of the profiler's start (timeline zero)
 
     def emit(self, kind: str, message: str, key: str | None = None) -> None:
@@ -502,6 +504,7 @@ class _Sweep:
             attempts[key] = attempt
             windows[key] = [bench.WindowResult.from_dict(w) for w in stored]
         kept = sum(min(len(w), self.spec.repeats) for w in windows.values())
+        self.kept_windows += kept
         if kept:
             self.store.add_note(run_id, f"resumed: {kept} stored windows kept")
             self.total_windows -= kept
@@ -687,6 +690,7 @@ def run_sweep(
             skipped=len(configs) - len(pending),
             failed=tuple(sweep.failed),
             wall_s=time.monotonic() - started,
+            kept_windows=sweep.kept_windows,
         )
 
 

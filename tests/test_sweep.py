@@ -96,7 +96,7 @@ def test_resume_measures_only_the_missing_windows(tmp_path: Path) -> None:
         before = {w["window_id"]: w for w in store.windows()}
     prof = FakeProfiler()
     result = _run(_spec(), db, prof, resume=True)
-    assert (result.complete, result.skipped) == (3, 1)
+    assert (result.complete, result.skipped, result.kept_windows) == (3, 1, 2)
     assert not done & set(prof.names)  # the complete one is not measured again
     assert len(prof.names) == 2  # B1 and C1 only: B0 and C0 are kept
     with ResultsStore(db, create=False) as store:
