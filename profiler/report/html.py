@@ -116,7 +116,7 @@ def _ratio(value: float | None) -> str:
 def _evidence_value(value: float, unit: str) -> str:
     if not math.isfinite(value):
         return "n/a"
-    if unit == "× dense":
+    if unit.startswith("× dense"):  # "× dense", "× dense fp32"
         return f"{value:.3g}×"
     if unit == "points":
         return f"{value:.3g} points"
@@ -128,7 +128,7 @@ def _interval(low: float | None, high: float | None, unit: str) -> str:
         return "exact" if unit == "× dense" else "no CI"
     if math.isnan(low) or math.isnan(high):
         return "n/a"
-    if unit == "× dense":
+    if unit.startswith("× dense"):
         return f"{_ratio(low)}× to {_ratio(high)}×"
     return f"{low:+.3f} to {high:+.3f}"
 

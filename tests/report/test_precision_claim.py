@@ -78,3 +78,10 @@ def test_summary_compares_every_dtype_with_dense_fp32() -> None:
     summary = summarize(frame, tolerance=0.01)
     assert "structured" in summary.label and "int8" in summary.label
     assert summary.ratio == pytest.approx(2.0 / 10.0)  # against dense fp32, not int8
+
+
+def test_claim_7_ratios_print_as_ratios() -> None:
+    from profiler.report.html import _evidence_value, _interval
+
+    assert _evidence_value(0.608, "× dense fp32") == "0.608×"
+    assert _interval(0.467, 0.836, "× dense fp32") == "0.467× to 0.836×"
