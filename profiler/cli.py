@@ -416,7 +416,7 @@ def _runner(address: str | None, resources: str | None, share_cpus: bool) -> Cal
 
     with _usage_errors():
         placement = distributed.parse_resources(resources, share_cpus=share_cpus)
-    distributed.import_ray()  # a missing extra fails (exit 1) before any work
+    distributed.require_ray()  # a missing extra fails (exit 1) before any work
 
     def run(spec: Any, db: Path, **kwargs: Any) -> Any:
         return distributed.run_distributed(

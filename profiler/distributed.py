@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import importlib.util
 import json
 import logging
 import os
@@ -122,6 +123,15 @@ def _check_amounts(amounts: Any, text: str) -> None:
             f"--ray-resources {text!r}: amounts must be positive numbers, as in "
             "'{\"cpu_server\": 1}'"
         )
+
+
+def require_ray() -> None:
+    """A ConfigError naming the extra when Ray is not installed; imports nothing.
+
+    Importing ray here would be too early: `connect` must set LOCAL_ENV first.
+    """
+    if importlib.util.find_spec("ray") is None:
+        raise ConfigError(f"--ray needs Ray, which is not installed here; {INSTALL_HINT}")
 
 
 def import_ray() -> Any:
@@ -501,7 +511,7 @@ def run_distributed(
     Raises SweepInterrupted on Ctrl-C after cancelling the tasks still running.
     """
     started = time.monotonic()
-    ray = import_ray()
+    require_ray()  # not imported yet: connect() sets its environment first
     spec.validate()
     carbon.carbon_intensity_g_per_kwh(spec.country)  # a bad --country fails first
     placement = placement or Placement()
@@ -509,6 +519,7 @@ def run_distributed(
     loaded = tk.load_checkpoint(spec.checkpoint, trust_checkpoint=spec.trust_checkpoint)
     files = _files(spec)
     ours = connect(address)
+    ray = import_ray()
     try:
         devices = cluster_devices(ray, spec.devices)
         configs = sweep.plan(spec, loaded.name, devices)
