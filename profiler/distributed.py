@@ -378,24 +378,11 @@ def _metadata(
     placement: Placement,
 ) -> dict[str, Any]:
     """The run's metadata: the driver, the settings, and (filled in later) the nodes."""
-    intensity = carbon.carbon_intensity_g_per_kwh(spec.country)
     return {
         "hardware": {"role": "driver (measurements ran on the nodes)",
                      **hardware.hardware_info()},
-        "software": hardware.software_info(),
         "sensors": {"domains": [], "source": "", "notes": ["per node: see nodes"]},
-        "settings": {**spec.settings(), "devices": list(devices)},
-        "model": {
-            "name": loaded.name,
-            "path": str(loaded.path),
-            "kind": loaded.kind,
-            "input_shape": list(loaded.input_shape or []) or None,
-        },
-        "carbon": {
-            "country": spec.country,
-            "intensity_g_per_kwh": intensity,
-            "source": carbon.intensity_source(spec.country),
-        },
+        **sweep.run_settings(spec, loaded, devices),
         "distributed": {
             "engine": "ray",
             "ray_version": ray.__version__,

@@ -328,15 +328,7 @@ class _Variants:
         dense = self._dense_on(config.device)
         if config.method == DENSE_METHOD:
             return self._modules[key]
-        sparse, record = self.tk.sparsify(
-            dense,
-            config.method,
-            config.target_sparsity,
-            data=self.data,
-            device=config.device,
-            finetune_epochs=self.spec.finetune_epochs,
-            seed=self.spec.seed,
-        )
+        sparse, record = self._sparsify(dense, config)
         example = _batch(self.data.x_test, config.batch_size, config.device)
         formatted, fmt_record = self.tk.to_format(sparse, config.format, example)
         info = {
@@ -346,6 +338,19 @@ class _Variants:
         }
         self._modules[key] = (formatted, info)
         return self._modules[key]
+
+    def _sparsify(self, model: Any, config: Config) -> tuple[Any, Any]:
+        """The configuration's sparsity method applied to `model`, with the sweep's
+        data, fine-tuning and seed."""
+        return self.tk.sparsify(
+            model,
+            config.method,
+            config.target_sparsity,
+            data=self.data,
+            device=config.device,
+            finetune_epochs=self.spec.finetune_epochs,
+            seed=self.spec.seed,
+        )
 
     def _semi_structured(self, config: Config) -> tuple[Any, dict[str, Any]]:
         """2:4 runs in half precision on its own kernels: cast first, then prune."""
@@ -364,15 +369,7 @@ class _Variants:
         typed, precision = _to_precision(self.tk)(
             dense, config.dtype, device=config.device
         )
-        sparse, record = self.tk.sparsify(
-            typed,
-            config.method,
-            config.target_sparsity,
-            data=self.data,
-            device=config.device,
-            finetune_epochs=self.spec.finetune_epochs,
-            seed=self.spec.seed,
-        )
+        sparse, record = self._sparsify(typed, config)
         return sparse, {
             "sparsify": _plain(record),
             "precision": _plain(precision),
@@ -609,13 +606,11 @@ def window_samples(
     ]
 
 
-def _metadata(spec: SweepSpec, prof: Any, loaded: Any, devices: Sequence[str]) -> dict:
-    """Hardware, software, sensors, settings and the carbon intensity of a run."""
-    intensity = carbon.carbon_intensity_g_per_kwh(spec.country)
+def run_settings(spec: SweepSpec, loaded: Any, devices: Sequence[str]) -> dict:
+    """What every run's metadata holds wherever it is measured: software, settings,
+    the model and the carbon intensity."""
     return {
-        "hardware": hardware.hardware_info(),
         "software": hardware.software_info(),
-        "sensors": hardware.sensor_info(prof.domains),
         "settings": {**spec.settings(), "devices": list(devices)},
         "model": {
             "name": loaded.name,
@@ -625,9 +620,18 @@ def _metadata(spec: SweepSpec, prof: Any, loaded: Any, devices: Sequence[str]) -
         },
         "carbon": {
             "country": spec.country,
-            "intensity_g_per_kwh": intensity,
+            "intensity_g_per_kwh": carbon.carbon_intensity_g_per_kwh(spec.country),
             "source": carbon.intensity_source(spec.country),
         },
+    }
+
+
+def _metadata(spec: SweepSpec, prof: Any, loaded: Any, devices: Sequence[str]) -> dict:
+    """Hardware, software, sensors, settings and the carbon intensity of a run."""
+    return {
+        "hardware": hardware.hardware_info(),
+        "sensors": hardware.sensor_info(prof.domains),
+        **run_settings(spec, loaded, devices),
         "idle_power_w": dict(prof.idle_power_w),
         "sessions": [{"started": time.time(), "idle_power_w": dict(prof.idle_power_w)}],
     }
