@@ -105,8 +105,44 @@ class SweepSpec:
     def settings(self) -> dict[str, Any]:
         """The spec as plain values, for the run's metadata."""
         out = dataclasses.asdict(self)
-        out["checkpoint"] = str(self.checkpoint)
+        out["checkpoint"] = str(Path(self.checkpoint).resolve())
+        if out["data"] != "digits":
+            out["data"] = str(Path(out["data"]).resolve())
         return out
+
+
+#: Settings that change what a stored window means: a run resumes only with the same.
+#: (Methods, levels, formats, dtypes, batch sizes and devices may differ: they add or
+#: leave out configurations, each identified by its key.)
+RESUME_SETTINGS = (
+    "checkpoint", "data", "repeats", "min_window_s", "finetune_epochs", "seed",
+    "sensors", "rapl_root", "warmup_s",
+)  # fmt: skip
+
+
+def check_resumable(stored: Mapping[str, Any], spec: SweepSpec, db: Path) -> None:
+    """Raise ConfigError when `spec` differs from a stored run's settings."""
+    now = spec.settings()
+    differ = [
+        f"{key} {_shown(stored.get(key))}, not {_shown(now[key])}"
+        for key in RESUME_SETTINGS
+        if key in stored and _comparable(stored[key]) != _comparable(now[key])
+    ]
+    if differ:
+        raise ConfigError(
+            f"--resume: {db} holds a run made with other settings ({'; '.join(differ)}); "
+            "give the same options to resume it, or another --out for a new run"
+        )
+
+
+def _comparable(value: Any) -> Any:
+    return list(value) if isinstance(value, (list, tuple)) else value
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return str(value)
 
 
 @dataclass(frozen=True)
@@ -707,16 +743,21 @@ def _open_run(
     resume: bool,
     sweep: _Sweep,
 ) -> tuple[int, set[str]]:
-    """Measure idle power, then start a run or pick up the newest one (--resume)."""
+    """Measure idle power, then start a run or pick up the newest one (--resume).
+
+    A run resumes only with the settings it was made with (`RESUME_SETTINGS`).
+    """
+    run_id = store.latest_run() if resume else None
+    meta = store.read_metadata(run_id) if run_id is not None else {}
+    if run_id is not None:
+        check_resumable(meta.get("settings", {}), spec, store.path)
     if spec.idle_s > 0:
         sweep.emit("start", f"measuring idle power for {spec.idle_s:g} s")
         prof.measure_idle(spec.idle_s)
-    run_id = store.latest_run() if resume else None
     if run_id is None:
         if resume:
             logger.info("--resume: %s holds no run yet; starting one", store.path)
         return store.write_run(_metadata(spec, prof, loaded, devices)), set()
-    meta = store.read_metadata(run_id)
     session = {"started": time.time(), "idle_power_w": dict(prof.idle_power_w)}
     store.update_metadata(run_id, {"sessions": [*meta.get("sessions", []), session]})
     done = store.done_keys(run_id)

@@ -146,3 +146,28 @@ def test_unusable_sensor_leaves_no_database(tmp_path: Path) -> None:
     with pytest.raises(SensorUnavailable):
         sweep.run_sweep(_spec(), db, toolkit=fake_toolkit(), profiler_factory=no_sensor)
     assert not db.exists()
+
+
+@pytest.mark.parametrize(
+    ("changed", "words"),
+    [({"repeats": 3}, "repeats 2, not 3"), ({"seed": 7}, "seed 0, not 7"),
+     ({"checkpoint": Path("other.pt")}, "checkpoint"),
+     ({"data": "d.csv"}, "data digits")],
+)  # fmt: skip
+def test_resume_refuses_a_run_made_with_other_settings(
+    tmp_path: Path, changed: dict, words: str
+) -> None:
+    db = tmp_path / "runs.sqlite"
+    with pytest.raises(sweep.SweepInterrupted):
+        _run(_spec(), db, FakeProfiler(interrupt_at=5))
+    with ResultsStore(db, create=False) as store:
+        before = len(store.windows(current_only=False))
+    prof = FakeProfiler()
+    with pytest.raises(ConfigError, match=f"--resume: .*{words}.*another --out"):
+        _run(_spec(**changed), db, prof, resume=True)
+    assert prof.names == []  # nothing measured
+    with ResultsStore(db, create=False) as store:
+        assert len(store.windows(current_only=False)) == before
+        assert len(store.read_metadata()["sessions"]) == 1
+    result = _run(_spec(), db, FakeProfiler(), resume=True)  # the same options resume
+    assert result.complete == 3

@@ -317,7 +317,10 @@ def _multi_setting(frame: pd.DataFrame) -> bool:
 def _level_label(row: pd.Series, multi: bool) -> str:
     label = f"{_pct(float(row['target_sparsity']))} sparsity"
     if multi:
-        label += f" · {row['model']} · {row['device']} · batch {row['batch_size']}"
+        label += (
+            f" · {row['model']} · {row['device']} · batch {row['batch_size']}"
+            f" · {row.get('dtype', 'fp32')}"
+        )
     return label
 
 

@@ -230,3 +230,19 @@ def test_claims_are_frozen(make_frame):
     claim = claims.claim_energy(make_frame({"format": "csr", **BELOW}))
     with pytest.raises(AttributeError):
         claim.verdict = "x"  # type: ignore[misc]
+
+
+def test_rows_of_several_dtypes_are_told_apart() -> None:
+    from report_frames import build_frame, energy
+
+    from profiler.report.claims import claim_energy
+
+    frame = build_frame(
+        {"target_sparsity": 0.5, **energy(0.8e-3, 0.02e-3)},
+        {"method": "dense", "dtype": "int8", **energy(0.5e-3, 0.02e-3)},
+        {"target_sparsity": 0.5, "dtype": "int8", **energy(0.4e-3, 0.02e-3)},
+    )
+    labels = [e.label for e in claim_energy(frame).evidence]
+    assert len(labels) == len(set(labels)) == 2
+    assert any(label.endswith("fp32") for label in labels)
+    assert any(label.endswith("int8") for label in labels)
