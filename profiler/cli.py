@@ -14,6 +14,7 @@ import contextlib
 import html
 import logging
 import os
+import re
 import shlex
 import shutil
 import sys
@@ -35,6 +36,8 @@ EXIT_CANNOT_EXECUTE = 126
 EXIT_NOT_FOUND = 127
 EXIT_INTERRUPTED = 130
 SENSOR_HINT = "use auto or a comma list of rapl, nvml, estimate"
+DEVICE_NAME = re.compile(r"cpu|all|cuda(:\d+)?")
+NOT_MEASURED = r".*: not measured"  # the sweep's per-failure warning; listed at the end
 ESTIMATE_BANNER = (
     "Energy figures marked 'estimate' are ESTIMATES (this machine's CPU time x a "
     "per-thread share of a TDP figure), not measurements. CO2e is always an estimate."
@@ -301,6 +304,7 @@ def profile(checkpoint: Path | None, out: Path, resume: bool, **opts: Any) -> No
     _known(opts["dtypes"], _dtype_choices(), "--dtype")
     sensors = parse_sensors(opts.pop("sensors"))
     check_profile_options(opts)
+    check_training_data(opts)
     checkpoint = check_profile_paths(checkpoint, opts["data"], out)
     with _usage_errors():
         spec = sweep.SweepSpec(
@@ -313,23 +317,57 @@ def profile(checkpoint: Path | None, out: Path, resume: bool, **opts: Any) -> No
         spec.validate()
         carbon.carbon_intensity_g_per_kwh(spec.country)  # an unknown --country
     db = out / "runs.sqlite"
+    failures: list[str] = []
     try:
-        result = _with_progress(
-            lambda on_event: run(spec, db, resume=resume, on_event=on_event)
-        )
+        with warnings.catch_warnings():  # each failure is listed once, at the end
+            warnings.filterwarnings("ignore", message=NOT_MEASURED)
+            result = _with_progress(
+                lambda on_event: run(spec, db, resume=resume, on_event=on_event),
+                failures,
+            )
     except sweep.SweepInterrupted as stop:
         _write_csv(db, out)
+        for failure in failures:
+            click.echo(f"failed: {failure}", err=True)
+        kept = _stored_windows(stop.db_path, stop.run_id)
         click.echo(
             f"interrupted: {stop.complete} of {stop.total} configurations complete and "
-            f"stored in {stop.db_path}; every finished window is kept.",
+            f"stored in {stop.db_path}; every finished window is kept "
+            f"({kept} {'window' if kept == 1 else 'windows'} kept).",
             err=True,
         )
         click.echo(f"to continue: {_resume_command()}", err=True)
         sys.exit(EXIT_INTERRUPTED)
     frame = _write_csv(db, out)
+    if result.complete == 0:
+        _fail(nothing_measured(result, out / "results.csv"))
     report = _write_report([db], out / "report.html")
     _print_summary(frame, result)
     click.echo(f"wrote {out / 'results.csv'}, {db}, {report}")
+
+
+def nothing_measured(result: Any, csv: Path) -> str:
+    """The error of a run where every configuration failed, naming the first failure."""
+    first = ""
+    if result.failed:
+        key, error = result.failed[0]
+        first = f"; the first failure: {key}: {error}"
+    return (
+        f"nothing could be measured: all {result.total} configurations failed{first} "
+        f"(the failures are recorded in {csv} and {result.db_path})"
+    )
+
+
+def _stored_windows(db: Path, run_id: int) -> int:
+    """How many windows of `run_id` the database holds (0 if it cannot be read)."""
+    from profiler.store import ResultsStore
+
+    try:
+        with ResultsStore(db, create=False) as store:
+            return len(store.windows(run_id))
+    except (ProfilerError, OSError) as exc:
+        logger.info("cannot count the windows in %s: %s", db, exc)
+        return 0
 
 
 def parse_sensors(value: str, option: str = "--sensors") -> str | list[str]:
@@ -366,6 +404,11 @@ def check_profile_options(opts: dict[str, Any]) -> None:
             problems.append(f"--batch-size {value}: give positive integers, e.g. 32,64")
     if not opts["devices"]:
         problems.append("--device: give cpu, cuda, cuda:N or all")
+    for device in opts["devices"]:
+        if not DEVICE_NAME.fullmatch(device.strip().lower()):
+            problems.append(
+                f"--device {device}: not a device name; give cpu, cuda, cuda:N or all"
+            )
     checks = [
         ("--repeats", opts["repeats"], lambda v: v >= 1, "give at least 1"),
         ("--min-window", opts["min_window"], lambda v: v > 0, "give positive seconds"),
@@ -383,6 +426,28 @@ def check_profile_options(opts: dict[str, Any]) -> None:
             problems.append(f"{option} {_number(value)}: {fix}")
     if problems:
         raise click.UsageError(problems[0])
+
+
+def check_training_data(opts: dict[str, Any]) -> None:
+    """A usage error (exit 2) when a method or fine-tuning needs training data but
+    --data is a user file, which is used whole as the test split."""
+    from profiler.models.sparsify import METHODS, TRAINED_METHODS
+
+    if opts["data"] == "digits":
+        return
+    split = "but a --data file is used whole as the test split"
+    trained = [m for m in opts["methods"] if m in TRAINED_METHODS]
+    if trained:
+        plain = [m for m in METHODS if m not in TRAINED_METHODS and m != "dense"]
+        raise click.UsageError(
+            f"--method {','.join(trained)} needs training data, {split}; use --data "
+            f"digits, or a method without training ({', '.join(plain)})"
+        )
+    if opts["finetune_epochs"] and opts["methods"]:
+        raise click.UsageError(
+            f"--finetune-epochs {opts['finetune_epochs']} needs training data, {split}; "
+            "use --data digits, or --finetune-epochs 0"
+        )
 
 
 def check_profile_paths(checkpoint: Path | None, data: str, out: Path) -> Path:
@@ -428,14 +493,26 @@ def _runner(address: str | None, resources: str | None, share_cpus: bool) -> Cal
 
 def _resume_command() -> str:
     """The command line that was run, with --resume."""
-    args = [Path(sys.argv[0]).name, *sys.argv[1:]]
+    args = [*_program(), *sys.argv[1:]]
     if "--resume" not in args:
         args.append("--resume")
     return shlex.join(args)
 
 
-def _with_progress(work: Callable[[Callable], Any]) -> Any:
-    """Run `work(on_event)` under a rich progress bar on stderr."""
+def _program() -> list[str]:
+    """How this command was started: `python -m profiler` or the script's name."""
+    name = Path(sys.argv[0]).name
+    if name == "__main__.py":
+        return ["python", "-m", "profiler"]
+    return [name or "energy-profiler"]
+
+
+def _with_progress(
+    work: Callable[[Callable], Any], failures: list[str] | None = None
+) -> Any:
+    """Run `work(on_event)` under a rich progress bar on stderr; the message of each
+    failed configuration is appended to `failures` (the summary lists them)."""
+    failures = [] if failures is None else failures
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -451,7 +528,7 @@ def _with_progress(work: Callable[[Callable], Any]) -> Any:
 
         def quiet(event: Any) -> None:
             if event.kind == "failed":
-                click.echo(f"skipped: {event.message}", err=True)
+                failures.append(event.message)
 
         return work(quiet)
     columns = (
@@ -471,7 +548,7 @@ def _with_progress(work: Callable[[Callable], Any]) -> Any:
                 task, description=event.message, completed=event.done, total=total
             )
             if event.kind == "failed":
-                progress.console.print(f"skipped: {event.message}", markup=False)
+                failures.append(event.message)
 
         return work(on_event)
 
@@ -667,8 +744,16 @@ def run(sensor_names: str, rapl_root: str | None, command: tuple[str, ...]) -> N
     problem = command_problem(command[0])
     if problem is not None:
         _fail(problem[1], problem[0])
-    result = measure_command(list(command), sensors=names, rapl_root=rapl_root)
-    for line in describe_command(result):
+    shown: list[str] = []
+
+    def show(message: Any, *args: Any, **kwargs: Any) -> None:
+        shown.append(str(message))
+        _show_warning(message, *args, **kwargs)
+
+    with warnings.catch_warnings():  # a note already shown as a warning is not repeated
+        warnings.showwarning = show
+        result = measure_command(list(command), sensors=names, rapl_root=rapl_root)
+    for line in describe_command(result, shown=shown):
         click.echo(line, err=True)
     sys.exit(result.exit_code)
 
@@ -706,8 +791,9 @@ def command_problem(name: str) -> tuple[int, str] | None:
     return None
 
 
-def describe_command(result: Any) -> list[str]:
-    """What `run` prints after the command (to stderr, like `time`)."""
+def describe_command(result: Any, *, shown: Sequence[str] = ()) -> list[str]:
+    """What `run` prints after the command (to stderr, like `time`); notes already
+    printed as warnings (`shown`) are left out."""
     estimate = " (ESTIMATE)" if "estimate" in result.source else ""
     lines = [
         f"command: {shlex.join(result.command)} (exit {result.exit_code})",
@@ -720,5 +806,5 @@ def describe_command(result: Any) -> list[str]:
         lines.append(f"  {domain:<12} {joules:10.3f} J  {result.sources.get(domain, '')}")
     for domain, joules in sorted(result.overlap_energy_j.items()):
         lines.append(f"  {domain:<12} {joules:10.3f} J  (overlaps the above; not added)")
-    lines += [f"note: {note}" for note in result.notes]
+    lines += [f"note: {note}" for note in result.notes if note not in shown]
     return lines

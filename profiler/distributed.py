@@ -26,6 +26,8 @@ import importlib.util
 import json
 import logging
 import os
+import socket
+import sys
 import tempfile
 import time
 import uuid
@@ -46,6 +48,7 @@ __all__ = [
     "INTERLEAVING_NOTE",
     "LOCAL",
     "Placement",
+    "check_reachable",
     "connect",
     "import_ray",
     "parse_resources",
@@ -64,6 +67,11 @@ INTERLEAVING_NOTE = (
 #: Environment for a local instance: node address 127.0.0.1 (every server then listens
 #: on loopback only) and no usage statistics sent anywhere.
 LOCAL_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+#: Token authentication as Ray enables it by default, said explicitly so that Ray does
+#: not print its "Token authentication is enabled" banner. Set only when ray is not yet
+#: imported: Ray reads it at import, and a late value would reach only the servers.
+LOCAL_AUTH_ENV = {"RAY_AUTH_MODE": "token"}
+CONNECT_TIMEOUT_S = 5.0
 DEVICE_KINDS = ("cpu", "cuda")
 _NODE_LOCK = "energy-profiler-node.lock"  # held while a task measures (exclusive)
 _IDLE_LOCK = "energy-profiler-idle.lock"  # held while the idle cache is read or made
@@ -148,8 +156,11 @@ def import_ray() -> Any:
 def connect(address: str, *, num_cpus: int | None = None) -> bool:
     """Connect to the cluster at `address`, or start a loopback-only local instance
     for "local"; returns True when this call started the connection."""
+    if address != LOCAL:
+        check_reachable(address)  # Ray itself retries for minutes
     if address == LOCAL:  # read when ray is first imported
-        for name, value in LOCAL_ENV.items():
+        extra = LOCAL_AUTH_ENV if "ray" not in sys.modules else {}
+        for name, value in {**LOCAL_ENV, **extra}.items():
             os.environ.setdefault(name, value)
     ray = import_ray()
     if ray.is_initialized():
@@ -174,6 +185,33 @@ def connect(address: str, *, num_cpus: int | None = None) -> bool:
             "and pass its address"
         )
     return True
+
+
+def check_reachable(address: str, *, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    """ProfilerError unless a TCP connection to a `host:port` or `ray://host:port`
+    address opens within `timeout_s`; other addresses ("auto") are left to Ray."""
+    host, port = _host_port(address)
+    if host is None or port is None:
+        return
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        if isinstance(exc, TimeoutError):
+            reason = f"no answer within {timeout_s:g} s"
+        raise ProfilerError(
+            f"--ray {address}: cannot reach a Ray cluster at {host}:{port} ({reason}); "
+            "check the address, e.g. `ray status` on the head node"
+        ) from None
+
+
+def _host_port(address: str) -> tuple[str | None, int | None]:
+    """(host, port) of `host:port`, `[v6]:port` or `ray://host:port`; else Nones."""
+    rest = address.removeprefix("ray://")
+    host, sep, port = rest.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return None, None
+    return host.strip("[]"), int(port)
 
 
 # --- on the node ------------------------------------------------------------------
@@ -469,12 +507,13 @@ def _window(stored: Mapping[str, Any]) -> bench.WindowResult:
     return bench.WindowResult(**values)
 
 
-def _open_run(store, meta, resume: bool) -> tuple[int, set[str]]:
-    """Start a run, or pick up the newest one (--resume)."""
+def _open_run(store, meta, resume: bool, spec: SweepSpec) -> tuple[int, set[str]]:
+    """Start a run, or pick up the newest one (--resume) made with the same settings."""
     run_id = store.latest_run() if resume else None
     if run_id is None:
         return store.write_run(meta), set()
     old = store.read_metadata(run_id)
+    sweep.check_resumable(old.get("settings", {}), spec, store.path)
     sessions = [*old.get("sessions", []), {"started": time.time()}]
     store.update_metadata(run_id, {"sessions": sessions})
     done = store.done_keys(run_id)
@@ -504,6 +543,11 @@ def run_distributed(
     placement = placement or Placement()
     tk = toolkit or sweep.default_toolkit()
     loaded = tk.load_checkpoint(spec.checkpoint, trust_checkpoint=spec.trust_checkpoint)
+    dataset = tk.load_data(spec.data, input_shape=loaded.input_shape)
+    tk.check_input(  # a wrong shape fails once here, not in every task
+        loaded.module, dataset.x_test[:2].float(), source=spec.data,
+        model_name=str(spec.checkpoint),
+    )  # fmt: skip
     files = _files(spec)
     ours = connect(address)
     ray = import_ray()
@@ -512,7 +556,7 @@ def run_distributed(
         configs = sweep.plan(spec, loaded.name, devices)
         meta = _metadata(ray, spec, loaded, devices, address, placement)
         with ResultsStore(db_path) as store:
-            run_id, done = _open_run(store, meta, resume)
+            run_id, done = _open_run(store, meta, resume, spec)
             pending = [c for c in configs if c.key() not in done]
             driver = _Driver(store, run_id, len(pending), spec.repeats,
                              on_event or (lambda event: None))  # fmt: skip

@@ -704,7 +704,10 @@ def run_sweep(
         torch.set_num_threads(spec.threads)
     loaded = tk.load_checkpoint(spec.checkpoint, trust_checkpoint=spec.trust_checkpoint)
     dataset = tk.load_data(spec.data, input_shape=loaded.input_shape)
-    tk.check_input(loaded.module, dataset.x_test[:2].float(), source=spec.data)
+    tk.check_input(
+        loaded.module, dataset.x_test[:2].float(), source=spec.data,
+        model_name=str(spec.checkpoint),
+    )  # fmt: skip
     configs = plan(spec, loaded.name, devices)
     factory = profiler_factory or _default_profiler
     # the sensors open first: a sensor that cannot be used leaves no database behind

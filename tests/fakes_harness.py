@@ -137,7 +137,7 @@ def fake_toolkit(calls: list | None = None) -> SimpleNamespace:
     return SimpleNamespace(
         load_checkpoint=load_checkpoint,
         load_data=load_data,
-        check_input=lambda model, x, source: None,
+        check_input=lambda model, x, source, model_name="": None,
         accuracy=lambda model, x, y, device="cpu": 0.9,
         agreement=lambda model, ref, x, device="cpu": (1.0, 0.0),
         sparsify=sparsify,

@@ -299,3 +299,106 @@ def test_missing_data_is_the_only_line(tiny: Path, tmp_path: Path) -> None:
     result = _invoke("profile", str(tiny), "--data", str(tmp_path / "no.csv"))
     assert result.exit_code == 1
     assert "no.csv does not exist" in _only_error_line(result)
+
+
+def _warm_up_failing(only_sparse: bool):
+    real = sweep.bench.warm_up
+
+    def warm_up(target, **kwargs):
+        if only_sparse and target.config.method == "dense":
+            return real(target, **kwargs)
+        raise RuntimeError("stand-in failure")
+
+    return warm_up
+
+
+def test_every_configuration_failing_exits_1_without_a_report(
+    tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sweep.bench, "warm_up", _warm_up_failing(only_sparse=False))
+    out = tmp_path / "out"
+    result = _invoke("profile", str(tiny), "--method", "magnitude", "--sparsity", "0.5",
+                     "--format", "dense", "--out", str(out), *FAST)  # fmt: skip
+    assert result.exit_code == 1, result.output + result.stderr
+    line = _one_error_line(result)
+    assert "not measured" not in result.stderr and "skipped:" not in result.stderr
+    assert line.startswith("error: nothing could be measured: all 2 configurations")
+    assert "first failure: tiny|dense|" in line and "stand-in failure" in line
+    assert not (out / "report.html").exists()
+    assert (out / "runs.sqlite").exists()  # the failure records stay
+
+
+def test_each_failure_is_printed_once_at_the_end(
+    tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sweep.bench, "warm_up", _warm_up_failing(only_sparse=True))
+    result = _invoke("profile", str(tiny), "--method", "magnitude", "--sparsity", "0.5",
+                     "--format", "dense", "--out", str(tmp_path), *FAST)  # fmt: skip
+    assert result.exit_code == 0, result.output + result.stderr
+    everything = result.output + result.stderr
+    assert everything.count("stand-in failure") == 1, everything
+    assert "failed: tiny|magnitude|" in result.output
+    assert "not measured" not in everything and "skipped:" not in everything
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [(["--method", "l1"], "error: --method l1 needs training data, but a --data file"),
+     (["--method", "magnitude,greedy"], "error: --method greedy needs training data"),
+     (["--finetune-epochs", "1"], "error: --finetune-epochs 1 needs training data")],
+)  # fmt: skip
+def test_training_with_a_data_file_is_a_usage_error(
+    tiny: Path, tmp_path: Path, args: list[str], words: str
+) -> None:
+    data = tmp_path / "user.csv"
+    data.write_text("".join(f"{i}," for i in range(64)) + "label\n" + "0," * 64 + "1\n")
+    out = tmp_path / "o"
+    result = _invoke("profile", str(tiny), "--data", str(data), "--out", str(out), *args)
+    assert result.exit_code == 2
+    line = _only_error_line(result)
+    assert line.startswith(words), line
+    assert "use --data digits" in line
+    assert not out.exists()  # refused before anything is measured
+
+
+def test_unknown_device_is_a_usage_error(tiny: Path, tmp_path: Path) -> None:
+    result = _invoke("profile", str(tiny), "--device", "gpu", "--out", str(tmp_path))
+    assert result.exit_code == 2
+    assert _only_error_line(result).startswith("error: --device gpu: not a device name")
+
+
+def test_ctrl_c_counts_the_kept_windows_and_resumes_as_python_m(
+    tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(spec, db, **kw):
+        from profiler.store import ResultsStore
+
+        with ResultsStore(db) as store:
+            run_id = store.write_run({})
+        raise sweep.SweepInterrupted(run_id, Path(db), 0, 9)
+
+    monkeypatch.setattr(sweep, "run_sweep", interrupted)
+    monkeypatch.setattr(sys, "argv", ["/x/profiler/__main__.py", "profile", str(tiny)])
+    result = _invoke("profile", str(tiny), "--out", str(tmp_path / "o"))
+    assert result.exit_code == 130
+    assert "0 of 9 configurations complete" in result.stderr
+    assert "(0 windows kept)" in result.stderr
+    assert f"to continue: python -m profiler profile {tiny} --resume" in result.stderr
+
+
+def test_run_prints_a_warning_once_not_again_as_a_note() -> None:
+    from types import SimpleNamespace
+
+    result = SimpleNamespace(
+        command=["true"], exit_code=0, duration_s=1.0, child_cpu_s=0.1,
+        total_energy_j=1.0, avg_power_w=1.0, source="estimate", energy_j={"cpu": 1.0},
+        sources={"cpu": "estimate"}, overlap_energy_j={},
+        notes=("no readable CPU energy counter", "estimate: 4 W per thread"),
+    )  # fmt: skip
+    lines = cli.describe_command(result, shown=["no readable CPU energy counter"])
+    assert "note: estimate: 4 W per thread" in lines
+    assert not any("no readable CPU energy counter" in line for line in lines)
+    stderr = _invoke("run", "--", sys.executable, "-c", "pass").stderr
+    warned = [ln[9:] for ln in stderr.splitlines() if ln.startswith("warning: ")]
+    notes = [ln[6:] for ln in stderr.splitlines() if ln.startswith("note: ")]
+    assert not set(warned) & set(notes), stderr

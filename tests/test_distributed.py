@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import ipaddress
 import os
@@ -12,7 +13,7 @@ import psutil
 import pytest
 
 from profiler import distributed, sweep, tables
-from profiler.errors import ConfigError
+from profiler.errors import ConfigError, ProfilerError
 from profiler.models.load import save_checkpoint
 from profiler.models.zoo import build
 from profiler.store import ResultsStore
@@ -55,7 +56,8 @@ def _ray_pids(session_dir: str) -> set[int]:
 @pytest.fixture(scope="module")
 def ray_local():
     """One local Ray instance for the module, started as `--ray local` starts it."""
-    saved = {k: os.environ.get(k) for k in distributed.LOCAL_ENV}
+    names = [*distributed.LOCAL_ENV, *distributed.LOCAL_AUTH_ENV]
+    saved = {k: os.environ.get(k) for k in names}
     assert distributed.connect(distributed.LOCAL, num_cpus=2)
     import ray
 
@@ -175,6 +177,9 @@ def test_a_killed_driver_resumes_without_repeating_finished_work(
         after = [w for w in store.windows() if w["config_key"] == stored[0]]
         assert after == [w for w in before if w["config_key"] == stored[0]]
         assert len(store.windows()) == 3 * FAST["repeats"]
+    other = dataclasses.replace(spec, repeats=FAST["repeats"] + 1)
+    with pytest.raises(ConfigError, match="--resume: .*other settings.*repeats"):
+        distributed.run_distributed(other, db, resume=True)
 
 
 def test_task_options_ask_for_a_whole_node_unless_shared() -> None:
@@ -243,3 +248,53 @@ def test_cli_without_ray_names_the_extra(
 def test_cli_ray_options_need_ray(tiny: Path, tmp_path: Path) -> None:
     result = _invoke("profile", str(tiny), "--ray-share-cpus", "--out", str(tmp_path))
     assert result.exit_code == 2 and "need --ray" in result.stderr
+
+
+def _closed_loopback_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("scheme", ["", "ray://"])
+def test_an_unreachable_address_fails_at_once(scheme: str) -> None:
+    import time
+
+    address = f"{scheme}127.0.0.1:{_closed_loopback_port()}"
+    started = time.monotonic()
+    with pytest.raises(ProfilerError) as caught:
+        distributed.connect(address)
+    assert time.monotonic() - started < 6
+    message = str(caught.value)
+    assert f"cannot reach a Ray cluster at {address.removeprefix('ray://')} (" in message
+    assert "`ray status` on the head node" in message and "\n" not in message
+
+
+def test_auto_and_local_are_not_probed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("probed")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    for address in ("auto", "local"):
+        distributed.check_reachable(address)
+
+
+def test_cli_unreachable_address_is_one_line(tiny: Path, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from profiler import cli
+
+    address = f"127.0.0.1:{_closed_loopback_port()}"
+    args = ["profile", str(tiny), "--ray", address, "--out", str(tmp_path / "o")]
+    result = CliRunner().invoke(cli.main, args, catch_exceptions=False)
+    assert result.exit_code == 1
+    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
+    assert errors == [
+        f"error: --ray {address}: cannot reach a Ray cluster at {address} (Connection "
+        "refused); check the address, e.g. `ray status` on the head node"
+    ], result.stderr

@@ -34,5 +34,6 @@ def test_ray_local_from_a_fresh_process(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
     done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=240)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "Token authentication is enabled" not in done.stderr, done.stderr
     frame = tables.results_frame(out / "runs.sqlite")
     assert len(frame) == 2 and frame["node"].map(bool).all()

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import logging
 import pickle
+import re
+import warnings
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +32,8 @@ DIGITS_SEED = 0
 _PT_EXPECTED = "expected a torch.save dict with an 'inputs' tensor and optional 'labels'"
 _CSV_EXPECTED = "expected numeric feature columns and an optional integer 'label' column"
 _CSV_ROWS = "numeric feature values and, in a 'label' column, the integer class"
+_DATA_EXPECTED = "expected a .pt dict with 'inputs' (and 'labels') or a CSV"
+_FIXED_BATCH = re.compile(r"size\(\)\[0\] == (\d+)")
 
 
 @dataclass(frozen=True)
@@ -102,8 +107,13 @@ def _digits() -> Dataset:
 
 def _from_pt(path: Path) -> Dataset:
     """Read a .pt file holding ``inputs`` and optional ``labels``; never runs code."""
+    model = _model_kind(path)
+    if model is not None:
+        raise DataError(f"data {path} is {model}, not a data file; {_DATA_EXPECTED}")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's own warnings are no use here
+            warnings.simplefilter("ignore")
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         raise DataError(
             f"data {path} is not a torch file or holds pickled objects (refused: "
@@ -114,12 +124,31 @@ def _from_pt(path: Path) -> Dataset:
             f"data {path} is truncated or corrupt ({first_line(err)[:80]}); "
             f"{_PT_EXPECTED}"
         ) from None
+    if isinstance(obj, dict) and {"arch", "state_dict"} <= set(obj):
+        raise DataError(
+            f"data {path} is an energy-profiler checkpoint, not a data file; "
+            f"{_DATA_EXPECTED}"
+        )
     if not isinstance(obj, dict) or not isinstance(obj.get("inputs"), Tensor):
         raise DataError(f"data {path} has no 'inputs' tensor; {_PT_EXPECTED}")
     labels = obj.get("labels")
     if labels is not None and not isinstance(labels, Tensor):
         raise DataError(f"data {path}: 'labels' is not a tensor; {_PT_EXPECTED}")
     return _checked(path, obj["inputs"], labels)
+
+
+def _model_kind(path: Path) -> str | None:
+    """ "a TorchScript model" or "a torch.export program" for such a zip, else None."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = {n.split("/", 1)[-1] for n in archive.namelist()}
+    except (zipfile.BadZipFile, OSError):
+        return None  # not a zip: torch.load says what it is
+    if "constants.pkl" in names or any(n.startswith("code/") for n in names):
+        return "a TorchScript model"
+    if any(n.startswith(("models/", "serialized_exported_program")) for n in names):
+        return "a torch.export program"
+    return None
 
 
 def _from_csv(path: Path) -> Dataset:
@@ -208,12 +237,26 @@ def _prod(shape: Sequence[int]) -> int:
     return total
 
 
-def check_input(model: nn.Module, x: Tensor, *, source: str) -> None:
-    """Run the model on two items; raise DataError naming ``source`` if it fails."""
+def check_input(
+    model: nn.Module, x: Tensor, *, source: str, model_name: str = "the model"
+) -> None:
+    """Run the model on two items; raise DataError naming ``source`` if it fails.
+
+    A torch.export program exported with a fixed batch size fails here whatever the
+    data; the message says so (naming ``model_name``) instead of blaming the data.
+    """
     try:
         with torch.no_grad():
             out = model(x[:2])
     except Exception as err:  # shape errors surface as RuntimeError, ValueError, ...
+        fixed = _FIXED_BATCH.search(str(err))
+        if fixed is not None and int(fixed.group(1)) != len(x[:2]):
+            raise DataError(
+                f"{model_name} accepts only batch size {fixed.group(1)}: export it "
+                "with a dynamic batch dimension (torch.export.Dim) to profile other "
+                "batch sizes (profiling also runs it on other batch sizes to count "
+                "accuracy and activations)"
+            ) from None
         raise DataError(
             f"data {source} with items of shape {tuple(x.shape[1:])} does not fit the "
             f"model ({first_line(err)[:160]}); give data of the model's input shape"

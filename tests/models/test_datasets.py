@@ -153,3 +153,58 @@ def test_accuracy_and_agreement(tiny_mlp: MLP, digits) -> None:
     other = MLP(64, [8], 10)
     top1, diff = agreement(other, tiny_mlp, x)
     assert 0.0 <= top1 < 1.0 and diff > 0.0
+
+
+def test_fixed_batch_export_names_the_batch_not_the_data(tmp_path: Path) -> None:
+    from profiler.models.load import load_checkpoint
+
+    path = tmp_path / "fixed.pt2"
+    model = MLP(64, [8], 10).eval()
+    torch.export.save(torch.export.export(model, (torch.zeros(4, 64),)), path)
+    loaded = load_checkpoint(path)
+    x = torch.rand(6, 64)
+    with pytest.raises(DataError) as caught:
+        check_input(loaded.module, x, source="digits", model_name=str(path))
+    message = str(caught.value)
+    assert message.startswith(f"{path} accepts only batch size 4: export it with")
+    assert "torch.export.Dim" in message and "does not fit" not in message
+    assert "\n" not in message
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")
+def test_torchscript_file_as_data_says_it_is_a_model(tmp_path: Path) -> None:
+    import warnings
+
+    path = tmp_path / "model_ts.pt"
+    torch.jit.script(MLP(64, [8], 10)).save(str(path))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(DataError) as error:
+            load_data(path)
+    assert str(error.value) == (
+        f"data {path} is a TorchScript model, not a data file; expected a .pt dict "
+        "with 'inputs' (and 'labels') or a CSV"
+    )
+    assert not caught  # no torch warning leaks
+
+
+def test_checkpoint_file_as_data_says_it_is_a_model(tmp_path: Path) -> None:
+    from profiler.models.load import save_checkpoint
+    from profiler.models.zoo import build
+
+    arch = {"class": "MLP", "kwargs": {"in_features": 64, "hidden": [8],
+                                       "out_features": 10}}  # fmt: skip
+    path = save_checkpoint(build(arch), arch, tmp_path / "m.pt", input_shape=(64,))
+    with pytest.raises(DataError, match=r"is an energy-profiler checkpoint, not a data"):
+        load_data(path)
+
+
+def test_training_method_on_a_user_file_explains_the_split(tmp_path: Path) -> None:
+    from profiler.errors import ConfigError
+    from profiler.models.sparsify import sparsify
+
+    path = tmp_path / "d.pt"
+    torch.save({"inputs": torch.rand(6, 64), "labels": torch.arange(6)}, path)
+    with pytest.raises(ConfigError, match=r"used whole as the test split\); pass "
+                                          r"data=load_data\('digits'\)"):  # fmt: skip
+        sparsify(MLP(64, [8], 10), "l1", 0.5, data=load_data(path))

@@ -44,7 +44,7 @@ from profiler.models.sparsify.finetune import train
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["METHODS", "SparsifyRecord", "sparsify"]
+__all__ = ["METHODS", "TRAINED_METHODS", "SparsifyRecord", "sparsify"]
 
 _MODULES: Mapping[str, ModuleType | None] = {
     "dense": None,
@@ -55,6 +55,8 @@ _MODULES: Mapping[str, ModuleType | None] = {
     "greedy": greedy,
 }
 METHODS: tuple[str, ...] = tuple(_MODULES)
+#: Methods that train on labelled data (x_train, y_train); so does finetune_epochs.
+TRAINED_METHODS: tuple[str, ...] = ("l1", "greedy")
 
 
 @dataclass(frozen=True)

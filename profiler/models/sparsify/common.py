@@ -82,8 +82,10 @@ def require_labels(data: Any, method: str) -> tuple[Tensor, Tensor]:
     x, y = getattr(data, "x_train", None), getattr(data, "y_train", None)
     if x is None or y is None:
         raise ConfigError(
-            f"method {method!r} needs labelled training data; pass data='digits' or a "
-            "Dataset with x_train and y_train"
+            f"method {method!r} needs labelled training data (x_train and y_train), "
+            "which a user file loaded with load_data lacks (it is used whole as the "
+            "test split); pass data=load_data('digits') or a Dataset with x_train and "
+            "y_train"
         )
     return x, y
 
