@@ -172,9 +172,11 @@ class ResultsStore:
         return int(cur.lastrowid)
 
     def update_metadata(self, run_id: int, extra: Mapping[str, Any]) -> None:
-        """Merge `extra` into a run's metadata."""
+        """Merge `extra` into a run's metadata (status and id live in their columns)."""
         meta = self.read_metadata(run_id)
         meta.update(extra)
+        for derived in ("status", "run_id"):  # added by read_metadata, not stored
+            meta.pop(derived, None)
         with self._db:
             self._db.execute(
                 "UPDATE runs SET metadata = ? WHERE run_id = ?", (_dumps(meta), run_id)

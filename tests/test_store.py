@@ -132,3 +132,20 @@ def test_reading_opens_read_only(tmp_path: Path) -> None:
         with pytest.raises(sqlite3.OperationalError, match="readonly"):
             store.write_run({})
     assert db.read_bytes() == before
+
+
+def test_metadata_json_never_keeps_a_stale_status(tmp_path) -> None:
+    import json
+    import sqlite3
+
+    from profiler.store import ResultsStore
+
+    db = tmp_path / "runs.sqlite"
+    with ResultsStore(db) as store:
+        run_id = store.write_run({"settings": {}})
+        store.finish_run(run_id, "interrupted")
+        store.update_metadata(run_id, {"sessions": [1, 2]})
+        store.finish_run(run_id, "complete")
+        assert store.read_metadata(run_id)["status"] == "complete"
+    raw = sqlite3.connect(db).execute("SELECT metadata FROM runs").fetchone()[0]
+    assert "status" not in json.loads(raw) and json.loads(raw)["sessions"] == [1, 2]
