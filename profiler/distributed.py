@@ -41,7 +41,7 @@ from profiler import bench, carbon, hardware, sweep, tables
 from profiler.bench import Config
 from profiler.errors import ConfigError, ProfilerError
 from profiler.store import ResultsStore
-from profiler.sweep import SweepEvent, SweepInterrupted, SweepResult, SweepSpec
+from profiler.sweep import SweepEvent, SweepResult, SweepSpec
 
 __all__ = [
     "INSTALL_HINT",
@@ -542,12 +542,7 @@ def run_distributed(
     carbon.carbon_intensity_g_per_kwh(spec.country)  # a bad --country fails first
     placement = placement or Placement()
     tk = toolkit or sweep.default_toolkit()
-    loaded = tk.load_checkpoint(spec.checkpoint, trust_checkpoint=spec.trust_checkpoint)
-    dataset = tk.load_data(spec.data, input_shape=loaded.input_shape)
-    tk.check_input(  # a wrong shape fails once here, not in every task
-        loaded.module, dataset.x_test[:2].float(), source=spec.data,
-        model_name=str(spec.checkpoint),
-    )  # fmt: skip
+    loaded, _ = sweep.load_inputs(spec, tk)  # a wrong shape fails once, not per task
     files = _files(spec)
     ours = connect(address)
     ray = import_ray()
@@ -564,22 +559,8 @@ def run_distributed(
                 _dispatch(ray, driver, spec, pending, files, placement, toolkit,
                           profiler_factory)  # fmt: skip
             except KeyboardInterrupt:
-                store.finish_run(run_id, "interrupted")
-                complete = len(store.done_keys(run_id) & {c.key() for c in configs})
-                raise SweepInterrupted(
-                    run_id, store.path, complete, len(configs)
-                ) from None
-            store.finish_run(run_id, "complete")
-            complete = len(store.done_keys(run_id) & {c.key() for c in configs})
-            return SweepResult(
-                run_id=run_id,
-                db_path=store.path,
-                complete=complete,
-                total=len(configs),
-                skipped=len(configs) - len(pending),
-                failed=tuple(driver.failed),
-                wall_s=time.monotonic() - started,
-            )
+                raise sweep.interrupted(store, run_id, configs) from None
+            return sweep.finished(store, run_id, configs, pending, driver.failed, started)
     finally:
         if ours:
             ray.shutdown()

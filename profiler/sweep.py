@@ -702,12 +702,7 @@ def run_sweep(
         import torch
 
         torch.set_num_threads(spec.threads)
-    loaded = tk.load_checkpoint(spec.checkpoint, trust_checkpoint=spec.trust_checkpoint)
-    dataset = tk.load_data(spec.data, input_shape=loaded.input_shape)
-    tk.check_input(
-        loaded.module, dataset.x_test[:2].float(), source=spec.data,
-        model_name=str(spec.checkpoint),
-    )  # fmt: skip
+    loaded, dataset = load_inputs(spec, tk)
     configs = plan(spec, loaded.name, devices)
     factory = profiler_factory or _default_profiler
     # the sensors open first: a sensor that cannot be used leaves no database behind
@@ -720,21 +715,57 @@ def run_sweep(
         try:
             _measure(sweep, prof, run_id, pending, loaded, dataset)
         except KeyboardInterrupt:
-            store.finish_run(run_id, "interrupted")
-            complete = len(store.done_keys(run_id) & {c.key() for c in configs})
-            raise SweepInterrupted(run_id, store.path, complete, len(configs)) from None
-        store.finish_run(run_id, "complete")
-        complete = len(store.done_keys(run_id) & {c.key() for c in configs})
-        return SweepResult(
-            run_id=run_id,
-            db_path=store.path,
-            complete=complete,
-            total=len(configs),
-            skipped=len(configs) - len(pending),
-            failed=tuple(sweep.failed),
-            wall_s=time.monotonic() - started,
-            kept_windows=sweep.kept_windows,
+            raise interrupted(store, run_id, configs) from None
+        return finished(
+            store, run_id, configs, pending, sweep.failed, started, sweep.kept_windows
         )
+
+
+def load_inputs(spec: SweepSpec, tk: Any) -> tuple[Any, Any]:
+    """The checkpoint and the data, checked against each other once, before measuring."""
+    loaded = tk.load_checkpoint(spec.checkpoint, trust_checkpoint=spec.trust_checkpoint)
+    dataset = tk.load_data(spec.data, input_shape=loaded.input_shape)
+    tk.check_input(
+        loaded.module, dataset.x_test[:2].float(), source=spec.data,
+        model_name=str(spec.checkpoint),
+    )  # fmt: skip
+    return loaded, dataset
+
+
+def _complete_count(store: ResultsStore, run_id: int, configs: Sequence[Config]) -> int:
+    return len(store.done_keys(run_id) & {c.key() for c in configs})
+
+
+def interrupted(
+    store: ResultsStore, run_id: int, configs: Sequence[Config]
+) -> SweepInterrupted:
+    """Mark the run interrupted; the exception to raise for Ctrl-C."""
+    store.finish_run(run_id, "interrupted")
+    complete = _complete_count(store, run_id, configs)
+    return SweepInterrupted(run_id, store.path, complete, len(configs))
+
+
+def finished(
+    store: ResultsStore,
+    run_id: int,
+    configs: Sequence[Config],
+    pending: Sequence[Config],
+    failed: Sequence[tuple[str, str]],
+    started: float,
+    kept_windows: int = 0,
+) -> SweepResult:
+    """Mark the run complete and say what this session did."""
+    store.finish_run(run_id, "complete")
+    return SweepResult(
+        run_id=run_id,
+        db_path=store.path,
+        complete=_complete_count(store, run_id, configs),
+        total=len(configs),
+        skipped=len(configs) - len(pending),
+        failed=tuple(failed),
+        wall_s=time.monotonic() - started,
+        kept_windows=kept_windows,
+    )
 
 
 def _open_run(
